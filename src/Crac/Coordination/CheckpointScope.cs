@@ -1,0 +1,70 @@
+namespace Crac.Coordination;
+
+/// <summary>
+/// The ambient state of one running checkpoint, flowing with the async context of the thread
+/// that runs it. It tells a recursive checkpoint from a concurrent one, lets a context refuse a
+/// registration made from inside its own notification, and carries the deadline.
+/// </summary>
+internal sealed class CheckpointScope
+{
+    private static readonly AsyncLocal<CheckpointScope?> CurrentScope = new();
+
+    private CheckpointScope(TimeSpan timeout, CancellationToken cancellationToken)
+    {
+        Timeout = timeout;
+        Deadline = new CancellationTokenSource();
+        if (timeout != System.Threading.Timeout.InfiniteTimeSpan)
+        {
+            Deadline.CancelAfter(timeout);
+        }
+
+        Cancellation = CancellationTokenSource.CreateLinkedTokenSource(Deadline.Token, cancellationToken);
+    }
+
+    /// <summary>The scope of the checkpoint this code runs inside of, if any.</summary>
+    public static CheckpointScope? Current => CurrentScope.Value;
+
+    public TimeSpan Timeout { get; }
+
+    /// <summary>Fires at the deadline only.</summary>
+    public CancellationTokenSource Deadline { get; private set; }
+
+    /// <summary>Fires at the deadline or when the caller cancels: what resources receive.</summary>
+    public CancellationTokenSource Cancellation { get; private set; }
+
+    /// <summary>Set once a resource overran the deadline: no further resource is notified.</summary>
+    public bool TimedOut { get; set; }
+
+    /// <summary>True while resources are being notified of the checkpoint (not yet of the restore).</summary>
+    public bool InBeforeCheckpoint { get; set; }
+
+    public static CheckpointScope Enter(TimeSpan timeout, CancellationToken cancellationToken)
+    {
+        var scope = new CheckpointScope(timeout, cancellationToken);
+        CurrentScope.Value = scope;
+        return scope;
+    }
+
+    /// <summary>Restore notifications get a fresh deadline of the same length.</summary>
+    public void RestartDeadline(CancellationToken cancellationToken)
+    {
+        Deadline.Dispose();
+        Cancellation.Dispose();
+        Deadline = new CancellationTokenSource();
+        if (Timeout != System.Threading.Timeout.InfiniteTimeSpan)
+        {
+            Deadline.CancelAfter(Timeout);
+        }
+
+        Cancellation = CancellationTokenSource.CreateLinkedTokenSource(Deadline.Token, cancellationToken);
+        TimedOut = false;
+    }
+
+    public static void Exit()
+    {
+        CheckpointScope? scope = CurrentScope.Value;
+        CurrentScope.Value = null;
+        scope?.Deadline.Dispose();
+        scope?.Cancellation.Dispose();
+    }
+}

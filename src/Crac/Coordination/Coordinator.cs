@@ -1,0 +1,336 @@
+using System.Diagnostics;
+using System.Runtime;
+using Crac.Configuration;
+using Crac.Engines;
+using Crac.Interop;
+using Crac.Management;
+
+namespace Crac.Coordination;
+
+/// <summary>How a checkpoint ended, for the caller (Core throws it; the agent reports it).</summary>
+internal sealed record CheckpointReport
+{
+    public required string Outcome { get; init; }
+
+    public required string Engine { get; init; }
+
+    public required bool DryRun { get; init; }
+
+    public CheckpointException? CheckpointFailure { get; init; }
+
+    public RestoreException? RestoreFailure { get; init; }
+
+    public string? ImageDirectory { get; init; }
+
+    public required int Generation { get; init; }
+
+    public IReadOnlyList<PhaseTiming> Phases { get; init; } = [];
+
+    public Exception? Failure => (Exception?)CheckpointFailure ?? RestoreFailure;
+}
+
+/// <summary>Observes a running checkpoint: the agent turns these into progress and events.</summary>
+internal interface ICheckpointObserver
+{
+    void OnPhase(string phase);
+}
+
+/// <summary>
+/// Runs a checkpoint: before-checkpoint notification (which includes the file-descriptor checks,
+/// the last tier of the global context), the engine, then after-restore notification, which
+/// runs for every notified resource whether the checkpoint succeeded or not.
+/// </summary>
+internal static class Coordinator
+{
+    private static int _running;
+    private static Func<string[], Task>? _restoreEntryPoint;
+
+    public static GlobalContext Global { get; } = new();
+
+    public static CracState State { get; } = new();
+
+    public static bool IsRunning => Volatile.Read(ref _running) != 0;
+
+    /// <summary>Raised after every checkpoint, with its report (the agent's events and counters).</summary>
+    public static event Action<CheckpointReport>? Completed;
+
+    public static void SetRestoreEntryPoint(Func<string[], Task>? entryPoint) => _restoreEntryPoint = entryPoint;
+
+    public static async Task<CheckpointReport> RunAsync(
+        CheckpointOptions? options, CheckpointTrigger trigger, ICheckpointObserver? observer, CancellationToken cancellationToken)
+    {
+        string engineName = options?.Engine ?? CracSettings.ConfiguredEngineName;
+        if (CheckpointScope.Current is not null)
+        {
+            return Refused(engineName, options, "Recursive checkpoint is not allowed: a resource asked for a checkpoint while one is running.");
+        }
+
+        if (Interlocked.CompareExchange(ref _running, 1, 0) != 0)
+        {
+            return Refused(engineName, options, "A checkpoint is already in progress; wait for it to finish and try again.");
+        }
+
+        try
+        {
+            ResolvedCheckpointOptions resolved;
+            try
+            {
+                resolved = CracSettings.Resolve(options);
+            }
+            catch (ArgumentException exception)
+            {
+                State.RecordOutcome(DateTimeOffset.UtcNow, CheckpointOutcomes.Failed, exception.Message.Split('\n')[0]);
+                return Refused(engineName, options, exception);
+            }
+
+            return await RunResolvedAsync(resolved, trigger, observer, cancellationToken).ConfigureAwait(false);
+        }
+        finally
+        {
+            State.CurrentPhase = null;
+            Volatile.Write(ref _running, 0);
+        }
+    }
+
+    public static CracStatus GetStatus()
+    {
+        string engineName = CracSettings.ConfiguredEngineName;
+        CheckpointEngine? engine = CheckpointEngines.Find(engineName);
+        (Checkpointability status, string? reason) = engine switch
+        {
+            null => (Checkpointability.ReadyLater, CheckpointEngines.UnknownEngineMessage(engineName)),
+            _ when IsRunning => (Checkpointability.ReadyLater, $"A checkpoint is in progress ({State.CurrentPhase ?? "starting"})."),
+            _ => engine.GetCheckpointability(State),
+        };
+
+        return new CracStatus
+        {
+            Engine = engine?.Name ?? engineName,
+            Checkpointability = status,
+            Reason = reason,
+            Generation = State.Generation,
+            RestoreTime = State.RestoreTime,
+            UptimeSinceRestore = State.UptimeSinceRestore,
+            LastRestoreDuration = State.LastRestoreDuration,
+            LastCheckpointOutcome = State.LastOutcome,
+            LastCheckpointTime = State.LastCheckpointTime,
+            LastCheckpointError = State.LastError,
+        };
+    }
+
+    private static async Task<CheckpointReport> RunResolvedAsync(
+        ResolvedCheckpointOptions options, CheckpointTrigger trigger, ICheckpointObserver? observer, CancellationToken cancellationToken)
+    {
+        DateTimeOffset startedAt = DateTimeOffset.UtcNow;
+        var phases = new List<PhaseTiming>();
+        var checkpointFailures = new ExceptionCollector<CheckpointException>(Aggregates.Checkpoint);
+        var restoreFailures = new ExceptionCollector<RestoreException>(Aggregates.Restore);
+        EngineResult? engineResult = null;
+
+        void EnterPhase(string phase)
+        {
+            State.CurrentPhase = phase;
+            observer?.OnPhase(phase);
+        }
+
+        async Task TimePhaseAsync(string phase, Func<Task> body)
+        {
+            EnterPhase(phase);
+            long started = Stopwatch.GetTimestamp();
+            try
+            {
+                await body().ConfigureAwait(false);
+            }
+            finally
+            {
+                phases.Add(new PhaseTiming(phase, Stopwatch.GetElapsedTime(started)));
+            }
+        }
+
+        CheckpointScope scope = CheckpointScope.Enter(options.Timeout, cancellationToken);
+        try
+        {
+            scope.InBeforeCheckpoint = true;
+            await TimePhaseAsync("before-checkpoint", async () =>
+            {
+                try
+                {
+                    await Global.BeforeCheckpointAsync(Global, scope.Cancellation.Token).ConfigureAwait(false);
+                }
+                catch (Exception exception)
+                {
+                    checkpointFailures.Add(exception);
+                }
+            }).ConfigureAwait(false);
+
+            if (!checkpointFailures.HasException && !options.DryRun)
+            {
+                if (options.Engine.CompactsHeap(options.EngineOptions))
+                {
+                    await TimePhaseAsync("compact-heap", () =>
+                    {
+                        CompactAndTrimHeap();
+                        return Task.CompletedTask;
+                    }).ConfigureAwait(false);
+                }
+
+                await TimePhaseAsync(options.Engine.TakesImage ? "checkpoint" : "simulated-checkpoint", async () =>
+                {
+                    var request = new EngineRequest(options, trigger, EnterPhase, scope.Deadline.Token);
+                    engineResult = await options.Engine.CheckpointAsync(request).ConfigureAwait(false);
+                }).ConfigureAwait(false);
+
+                phases.AddRange(engineResult!.Phases);
+                if (engineResult.Failure is { } failure)
+                {
+                    checkpointFailures.Add(failure);
+                }
+
+                if (engineResult.Kind == EngineResultKind.Restored)
+                {
+                    State.RecordRestore(engineResult.Restore?.RestoreStartedAt ?? DateTimeOffset.UtcNow);
+                    ApplyEnvironment(engineResult.Restore?.Environment);
+                }
+            }
+
+            scope.InBeforeCheckpoint = false;
+            scope.RestartDeadline(cancellationToken);
+            await TimePhaseAsync("after-restore", async () =>
+            {
+                try
+                {
+                    await Global.AfterRestoreAsync(Global, scope.Cancellation.Token).ConfigureAwait(false);
+                }
+                catch (Exception exception)
+                {
+                    // After a failed checkpoint, restore failures belong to the checkpoint's report.
+                    if (checkpointFailures.HasException)
+                    {
+                        checkpointFailures.Add(exception);
+                    }
+                    else
+                    {
+                        restoreFailures.Add(exception);
+                    }
+                }
+            }).ConfigureAwait(false);
+
+            if (engineResult?.Kind == EngineResultKind.Restored)
+            {
+                State.RecordRestoreCompleted();
+                await RunRestoreEntryPointAsync(engineResult.Restore?.Arguments, restoreFailures).ConfigureAwait(false);
+            }
+        }
+        finally
+        {
+            CheckpointScope.Exit();
+        }
+
+        string outcome = (checkpointFailures.HasException, restoreFailures.HasException, options.DryRun, engineResult?.Kind) switch
+        {
+            (true, _, _, _) => CheckpointOutcomes.Failed,
+            (_, true, _, _) => CheckpointOutcomes.RestoreFailed,
+            (_, _, true, _) => CheckpointOutcomes.DryRunPassed,
+            (_, _, _, EngineResultKind.KeptRunning) => CheckpointOutcomes.KeptRunning,
+            _ => CheckpointOutcomes.Restored,
+        };
+        CheckpointException? checkpointFailure = checkpointFailures.HasException ? checkpointFailures.Exception : null;
+        RestoreException? restoreFailure = restoreFailures.HasException ? restoreFailures.Exception : null;
+        State.RecordOutcome(startedAt, outcome, FirstLine(checkpointFailure ?? (Exception?)restoreFailure));
+
+        var report = new CheckpointReport
+        {
+            Outcome = outcome,
+            Engine = options.Engine.Name,
+            DryRun = options.DryRun,
+            CheckpointFailure = checkpointFailure,
+            RestoreFailure = restoreFailure,
+            ImageDirectory = engineResult?.ImageDirectory ?? options.ImageDirectory,
+            Generation = State.Generation,
+            Phases = phases,
+        };
+        Completed?.Invoke(report);
+        return report;
+    }
+
+    private static CheckpointReport Refused(string engine, CheckpointOptions? options, string reason) =>
+        Refused(engine, options, new InvalidOperationException(reason));
+
+    /// <summary>A checkpoint refused before any resource was notified.</summary>
+    private static CheckpointReport Refused(string engine, CheckpointOptions? options, Exception reason)
+    {
+        CheckpointException failure = Aggregates.Checkpoint();
+        failure.AddSuppressed(reason);
+        return new CheckpointReport
+        {
+            Outcome = CheckpointOutcomes.Failed,
+            Engine = engine,
+            DryRun = options?.DryRun ?? false,
+            CheckpointFailure = failure,
+            Generation = State.Generation,
+        };
+    }
+
+    /// <summary>A compacting full GC that also returns freed memory to the OS, then trims the native heap: the image holds only live data.</summary>
+    private static void CompactAndTrimHeap()
+    {
+        GCSettings.LargeObjectHeapCompactionMode = GCLargeObjectHeapCompactionMode.CompactOnce;
+        GC.Collect(GC.MaxGeneration, GCCollectionMode.Aggressive, blocking: true, compacting: true);
+        GC.WaitForPendingFinalizers();
+        GC.Collect(GC.MaxGeneration, GCCollectionMode.Aggressive, blocking: true, compacting: true);
+        Libc.malloc_trim(0);
+    }
+
+    /// <summary>The restorer's environment replaces the checkpointed one, as in CRaC's RestoreEnvironmentTest.</summary>
+    private static void ApplyEnvironment(IReadOnlyDictionary<string, string>? environment)
+    {
+        if (environment is null)
+        {
+            return;
+        }
+
+        foreach ((string name, string value) in environment)
+        {
+            Environment.SetEnvironmentVariable(name, value);
+        }
+    }
+
+    private static async Task RunRestoreEntryPointAsync(IReadOnlyList<string>? arguments, ExceptionCollector<RestoreException> failures)
+    {
+        if (arguments is not { Count: > 0 })
+        {
+            return;
+        }
+
+        Func<string[], Task>? entryPoint = _restoreEntryPoint;
+        if (entryPoint is null)
+        {
+            failures.Add(new InvalidOperationException(
+                $"The restore passed new arguments ({string.Join(' ', arguments)}) but the application registered no restore entry point. " +
+                "Call Core.SetRestoreEntryPoint before the checkpoint, or restore without arguments."));
+            return;
+        }
+
+        try
+        {
+            await entryPoint([.. arguments]).ConfigureAwait(false);
+        }
+        catch (Exception exception)
+        {
+            failures.Add(exception);
+        }
+    }
+
+    private static string? FirstLine(Exception? exception)
+    {
+        if (exception is null)
+        {
+            return null;
+        }
+
+        Exception first = exception is CracException { Suppressed.Count: > 0 } crac ? crac.Suppressed[0] : exception;
+        string message = first.Message.Split('\n')[0];
+        int more = exception is CracException c ? c.Suppressed.Count - 1 : 0;
+        return more > 0 ? $"{message} (and {more} more)" : message;
+    }
+}

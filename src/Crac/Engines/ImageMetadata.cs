@@ -1,0 +1,189 @@
+using System.Globalization;
+using System.Runtime.InteropServices;
+using System.Runtime.Intrinsics.Arm;
+using System.Runtime.Intrinsics.X86;
+using System.Text.Json;
+using Crac.Coordination;
+using Crac.Interop;
+using Crac.Protocol;
+
+namespace Crac.Engines;
+
+/// <summary>
+/// What a restore must know about the process in an image: who and what it was, the CPU
+/// instruction sets its JIT may have compiled code for, its cgroup limits and the CRIU that took it.
+/// </summary>
+internal sealed record ImageMetadata
+{
+    public const string FileName = "crac-image.json";
+    public const int CurrentFormat = 1;
+
+    public int Format { get; init; } = CurrentFormat;
+
+    public required string Engine { get; init; }
+
+    public required int Pid { get; init; }
+
+    public required uint Uid { get; init; }
+
+    public required DateTimeOffset CreatedAt { get; init; }
+
+    public required int Generation { get; init; }
+
+    public required string Runtime { get; init; }
+
+    public required string RuntimeDirectory { get; init; }
+
+    public required string? ProcessPath { get; init; }
+
+    public required IReadOnlyList<string> CommandLine { get; init; }
+
+    public required string WorkingDirectory { get; init; }
+
+    public required string Architecture { get; init; }
+
+    /// <summary>The instruction sets the runtime reported as usable, by .NET name (e.g. Avx2).</summary>
+    public required IReadOnlyList<string> CpuFeatures { get; init; }
+
+    /// <summary>Whether stdio was a terminal: such a process restores into the restorer's terminal.</summary>
+    public required bool Interactive { get; init; }
+
+    public string? CgroupCpuMax { get; init; }
+
+    public string? CgroupMemoryMax { get; init; }
+
+    public string? CriuVersion { get; init; }
+
+    /// <summary>Describes the calling process (the one to be imaged).</summary>
+    public static ImageMetadata Capture(string engine, string? criuVersion)
+    {
+        (string? cpuMax, string? memoryMax) = ReadCgroupLimits();
+        return new ImageMetadata
+        {
+            Engine = engine,
+            Pid = Environment.ProcessId,
+            Uid = Libc.geteuid(),
+            CreatedAt = DateTimeOffset.UtcNow,
+            Generation = Coordinator.State.Generation,
+            Runtime = RuntimeInformation.FrameworkDescription,
+            RuntimeDirectory = RuntimeEnvironment.GetRuntimeDirectory(),
+            ProcessPath = Environment.ProcessPath,
+            CommandLine = ReadCommandLine(),
+            WorkingDirectory = Environment.CurrentDirectory,
+            Architecture = RuntimeInformation.ProcessArchitecture.ToString(),
+            CpuFeatures = UsableInstructionSets(),
+            Interactive = Libc.isatty(0) == 1 || Libc.isatty(1) == 1,
+            CgroupCpuMax = cpuMax,
+            CgroupMemoryMax = memoryMax,
+            CriuVersion = criuVersion,
+        };
+    }
+
+    public void Write(string directory) =>
+        ImageDirectory.WritePrivateFile(Path.Combine(directory, FileName), JsonSerializer.Serialize(this, CracJsonContext.Default.ImageMetadata));
+
+    public static ImageMetadata Read(string directory)
+    {
+        string path = Path.Combine(directory, FileName);
+        if (!File.Exists(path))
+        {
+            throw new InvalidDataException($"{directory} is not a dotnet-crac image: it has no {FileName}.");
+        }
+
+        return JsonSerializer.Deserialize(File.ReadAllText(path), CracJsonContext.Default.ImageMetadata)
+            ?? throw new InvalidDataException($"{path} is empty.");
+    }
+
+    /// <summary>
+    /// The instruction sets the runtime will use. They honour DOTNET_EnableAVX512F=0 and friends,
+    /// which is how an image is made portable to a wider fleet.
+    /// </summary>
+    public static IReadOnlyList<string> UsableInstructionSets()
+    {
+        var sets = new List<string>();
+        void Add(string name, bool supported)
+        {
+            if (supported)
+            {
+                sets.Add(name);
+            }
+        }
+
+        if (RuntimeInformation.ProcessArchitecture is System.Runtime.InteropServices.Architecture.X64 or System.Runtime.InteropServices.Architecture.X86)
+        {
+            Add("Sse", Sse.IsSupported);
+            Add("Sse2", Sse2.IsSupported);
+            Add("Sse3", Sse3.IsSupported);
+            Add("Ssse3", Ssse3.IsSupported);
+            Add("Sse41", Sse41.IsSupported);
+            Add("Sse42", Sse42.IsSupported);
+            Add("Popcnt", Popcnt.IsSupported);
+            Add("Aes", System.Runtime.Intrinsics.X86.Aes.IsSupported);
+            Add("Pclmulqdq", Pclmulqdq.IsSupported);
+            Add("Avx", Avx.IsSupported);
+            Add("Avx2", Avx2.IsSupported);
+            Add("Fma", Fma.IsSupported);
+            Add("Bmi1", Bmi1.IsSupported);
+            Add("Bmi2", Bmi2.IsSupported);
+            Add("Lzcnt", Lzcnt.IsSupported);
+            Add("AvxVnni", AvxVnni.IsSupported);
+            Add("Avx512F", Avx512F.IsSupported);
+            Add("Avx512BW", Avx512BW.IsSupported);
+            Add("Avx512CD", Avx512CD.IsSupported);
+            Add("Avx512DQ", Avx512DQ.IsSupported);
+            Add("Avx512Vbmi", Avx512Vbmi.IsSupported);
+            Add("Gfni", Gfni.IsSupported);
+            Add("X86Serialize", X86Serialize.IsSupported);
+        }
+        else if (RuntimeInformation.ProcessArchitecture == System.Runtime.InteropServices.Architecture.Arm64)
+        {
+            Add("AdvSimd", AdvSimd.IsSupported);
+            Add("Aes", System.Runtime.Intrinsics.Arm.Aes.IsSupported);
+            Add("Crc32", Crc32.IsSupported);
+            Add("Dp", Dp.IsSupported);
+            Add("Rdm", Rdm.IsSupported);
+            Add("Sha1", Sha1.IsSupported);
+            Add("Sha256", Sha256.IsSupported);
+        }
+
+        return sets;
+    }
+
+    private static IReadOnlyList<string> ReadCommandLine()
+    {
+        try
+        {
+            return File.ReadAllText("/proc/self/cmdline").TrimEnd('\0').Split('\0');
+        }
+        catch (IOException)
+        {
+            return Environment.GetCommandLineArgs();
+        }
+    }
+
+    private static (string? CpuMax, string? MemoryMax) ReadCgroupLimits()
+    {
+        try
+        {
+            // cgroup v2: a single "0::/path" line.
+            string? line = File.ReadLines("/proc/self/cgroup").FirstOrDefault(l => l.StartsWith("0::", StringComparison.Ordinal));
+            if (line is null)
+            {
+                return (null, null);
+            }
+
+            string directory = Path.Join("/sys/fs/cgroup", line[3..]);
+            return (ReadTrimmed(Path.Join(directory, "cpu.max")), ReadTrimmed(Path.Join(directory, "memory.max")));
+        }
+        catch (Exception exception) when (exception is IOException or UnauthorizedAccessException)
+        {
+            return (null, null);
+        }
+    }
+
+    private static string? ReadTrimmed(string path) =>
+        File.Exists(path) ? File.ReadAllText(path).Trim() : null;
+
+    public override string ToString() =>
+        string.Create(CultureInfo.InvariantCulture, $"{Engine} image of pid {Pid} ({Runtime}) taken {CreatedAt:u}");
+}

@@ -1,0 +1,108 @@
+using System.Runtime.InteropServices;
+
+namespace Crac.Interop;
+
+/// <summary>The few libc calls the BCL does not expose: ids, file ownership and raw fds.</summary>
+internal static partial class Libc
+{
+    private const string Library = "libc";
+
+    public const int AT_FDCWD = -100;
+    public const int AT_SYMLINK_NOFOLLOW = 0x100;
+    public const uint STATX_BASIC_STATS = 0x7ff;
+
+    public const int F_GETFD = 1;
+    public const int F_GETFL = 3;
+    public const int FD_CLOEXEC = 1;
+
+    public const int O_RDONLY = 0;
+    public const int O_WRONLY = 1;
+    public const int O_RDWR = 2;
+    public const int O_ACCMODE = 3;
+    public const int O_CREAT = 0x40;
+    public const int O_APPEND = 0x400;
+    public const int O_CLOEXEC = 0x80000;
+
+    public const int SEEK_SET = 0;
+    public const int SEEK_CUR = 1;
+
+    public const int ESRCH = 3;
+    public const int EPERM = 1;
+
+    [LibraryImport(Library, SetLastError = true)]
+    public static partial uint geteuid();
+
+    [LibraryImport(Library, SetLastError = true)]
+    public static partial int getpid();
+
+    [LibraryImport(Library, SetLastError = true)]
+    public static partial int kill(int pid, int signal);
+
+    [LibraryImport(Library, SetLastError = true, StringMarshalling = StringMarshalling.Utf8)]
+    public static partial int statx(int dirfd, string path, int flags, uint mask, out StatX buffer);
+
+    [LibraryImport(Library, SetLastError = true)]
+    public static partial int fcntl(int fd, int command);
+
+    [LibraryImport(Library, SetLastError = true, StringMarshalling = StringMarshalling.Utf8)]
+    public static partial int open(string path, int flags, int mode);
+
+    [LibraryImport(Library, SetLastError = true)]
+    public static partial int close(int fd);
+
+    [LibraryImport(Library, SetLastError = true)]
+    public static partial int dup2(int oldFd, int newFd);
+
+    [LibraryImport(Library, SetLastError = true)]
+    public static partial int dup3(int oldFd, int newFd, int flags);
+
+    [LibraryImport(Library, SetLastError = true)]
+    public static partial long lseek(int fd, long offset, int whence);
+
+    [LibraryImport(Library, SetLastError = true)]
+    public static partial int isatty(int fd);
+
+    [LibraryImport(Library, SetLastError = true)]
+    public static partial int malloc_trim(nuint pad);
+
+    /// <summary>Linux's struct statx: the same layout on every architecture, unlike struct stat.</summary>
+    [StructLayout(LayoutKind.Sequential)]
+    public struct StatX
+    {
+        public uint Mask;
+        public uint BlockSize;
+        public ulong Attributes;
+        public uint LinkCount;
+        public uint Uid;
+        public uint Gid;
+        public ushort Mode;
+        private ushort _pad1;
+        public ulong Inode;
+        public ulong Size;
+        public ulong Blocks;
+        public ulong AttributesMask;
+        private unsafe fixed byte _timestamps[64];
+        public uint RdevMajor;
+        public uint RdevMinor;
+        public uint DevMajor;
+        public uint DevMinor;
+        private unsafe fixed ulong _spare[14];
+    }
+
+    /// <summary>Owner and mode of a path, not following a final symlink.</summary>
+    public static bool TryGetOwnerAndMode(string path, out uint uid, out uint mode)
+    {
+        if (statx(AT_FDCWD, path, AT_SYMLINK_NOFOLLOW, STATX_BASIC_STATS, out StatX buffer) != 0)
+        {
+            uid = 0;
+            mode = 0;
+            return false;
+        }
+
+        uid = buffer.Uid;
+        mode = buffer.Mode;
+        return true;
+    }
+
+    public static string LastErrorMessage() => Marshal.GetLastPInvokeErrorMessage();
+}

@@ -1,0 +1,186 @@
+using System.Collections.Concurrent;
+using Crac.Configuration;
+using Crac.Engines;
+using Crac.Management;
+
+namespace Crac.Tests;
+
+[TestClass]
+public sealed class ConfigurationAndStatusTests
+{
+    [TestInitialize]
+    public void Initialize() => Simulate.CollectGarbage();
+
+    [TestMethod]
+    public void SimulateCountsARestoreAndRecordsItsTime()
+    {
+        CracStatus before = Core.Status;
+        DateTimeOffset started = DateTimeOffset.UtcNow;
+
+        Simulate.Checkpoint();
+
+        CracStatus after = Core.Status;
+        Assert.AreEqual("simulate", after.Engine);
+        Assert.AreEqual(Checkpointability.Ready, after.Checkpointability);
+        Assert.AreEqual(before.Generation + 1, after.Generation);
+        Assert.IsNotNull(after.RestoreTime);
+        Assert.IsTrue(after.RestoreTime >= started);
+        Assert.IsNotNull(after.UptimeSinceRestore);
+        Assert.AreEqual("restored", after.LastCheckpointOutcome);
+        Assert.IsNull(after.LastCheckpointError);
+    }
+
+    [TestMethod]
+    public void StatusSaysReadyLaterWhileACheckpointRuns()
+    {
+        using var entered = new ManualResetEventSlim();
+        using var release = new ManualResetEventSlim();
+        var slow = new DelegateResource(() => { entered.Set(); release.Wait(TimeSpan.FromSeconds(10)); }, () => { });
+        Core.GlobalContext.Register(slow);
+
+        Task checkpoint = Task.Run(() => Simulate.Checkpoint());
+        Assert.IsTrue(entered.Wait(TimeSpan.FromSeconds(10)));
+        CracStatus during = Core.Status;
+        release.Set();
+        checkpoint.GetAwaiter().GetResult();
+
+        Assert.AreEqual(Checkpointability.ReadyLater, during.Checkpointability);
+        StringAssert.Contains(during.Reason, "before-checkpoint");
+        Assert.AreEqual(Checkpointability.Ready, Core.Status.Checkpointability);
+        GC.KeepAlive(slow);
+    }
+
+    [TestMethod]
+    public void AnUnknownEngineIsAClearErrorAndNoResourceIsNotified()
+    {
+        var recorder = new ConcurrentQueue<string>();
+        var resource = new RecordingResource(recorder, "r");
+        Core.GlobalContext.Register(resource);
+
+        CheckpointException failure = Assert.ThrowsExactly<CheckpointException>(() => Core.CheckpointRestoreAsync(new CheckpointOptions { Engine = "warp" }).GetAwaiter().GetResult());
+
+        Assert.AreEqual("Unknown checkpoint engine 'warp'. The engines are: simulate, criu, pause.", failure.Suppressed.Single().Message);
+        Assert.IsEmpty(recorder);
+        GC.KeepAlive(resource);
+    }
+
+    [TestMethod]
+    public void AnUnknownEngineOptionIsNamedWithTheValidOnes()
+    {
+        var error = Assert.ThrowsExactly<ArgumentException>(
+            () => CracSettings.Resolve(new CheckpointOptions { Engine = "criu", ImageDirectory = "/tmp/x", EngineOptions = "leave-runing=true" }));
+
+        StringAssert.Contains(error.Message, "Unknown engine option 'leave-runing' for the criu engine. Its options are: ");
+        StringAssert.Contains(error.Message, "file-locks");
+    }
+
+    [TestMethod]
+    public void AMalformedEngineOptionValueNamesTheOptionAndTheExpectedType()
+    {
+        var error = Assert.ThrowsExactly<ArgumentException>(
+            () => CracSettings.Resolve(new CheckpointOptions { Engine = "criu", ImageDirectory = "/tmp/x", EngineOptions = "log-level=loud" }));
+
+        Assert.AreEqual("Engine option 'log-level' of the criu engine expects an int, but got 'loud'.", error.Message);
+    }
+
+    [TestMethod]
+    public void AnEngineWithoutOptionsRefusesAny()
+    {
+        var error = Assert.ThrowsExactly<ArgumentException>(
+            () => CracSettings.Resolve(new CheckpointOptions { Engine = "simulate", EngineOptions = "speed=fast" }));
+
+        Assert.AreEqual("Unknown engine option 'speed': the simulate engine takes no options.", error.Message);
+    }
+
+    [TestMethod]
+    public void TheHelpListingGivesEveryEngineItsOptionsTypesAndDefaults()
+    {
+        string help = CheckpointOptions.GetEngineHelp();
+
+        foreach (CheckpointEngine engine in CheckpointEngines.All)
+        {
+            StringAssert.Contains(help, $"{engine.Name} engine: ");
+            foreach (EngineOptionDefinition option in engine.OptionDefinitions)
+            {
+                StringAssert.Matches(help, new System.Text.RegularExpressions.Regex($@"\n  {option.Name} +{option.TypeName} +default "));
+            }
+        }
+
+        StringAssert.Contains(CheckpointOptions.GetEngineHelp("simulate"), "(no options)");
+        Assert.ThrowsExactly<ArgumentException>(() => CheckpointOptions.GetEngineHelp("warp"));
+    }
+
+    [TestMethod]
+    public void OptionsComeFromCodeThenTheEnvironmentThenDefaults()
+    {
+        using var environment = new EnvironmentScope(
+            ("CRAC_ENGINE", "pause"), ("CRAC_CHECKPOINT_TO", "/tmp/from-env"), ("CRAC_CHECKPOINT_TIMEOUT", "1500ms"), ("CRAC_ENGINE_OPTIONS", null));
+
+        ResolvedCheckpointOptions fromEnvironment = CracSettings.Resolve(null);
+        ResolvedCheckpointOptions fromCode = CracSettings.Resolve(new CheckpointOptions { Engine = "simulate", Timeout = TimeSpan.FromSeconds(3) });
+
+        Assert.AreEqual("pause", fromEnvironment.Engine.Name);
+        Assert.AreEqual("/tmp/from-env", fromEnvironment.ImageDirectory);
+        Assert.AreEqual(TimeSpan.FromMilliseconds(1500), fromEnvironment.Timeout);
+        Assert.AreEqual("simulate", fromCode.Engine.Name);
+        Assert.AreEqual(TimeSpan.FromSeconds(3), fromCode.Timeout);
+    }
+
+    [TestMethod]
+    [DataRow("30", 30_000d)]
+    [DataRow("30s", 30_000d)]
+    [DataRow("250ms", 250d)]
+    [DataRow("2m", 120_000d)]
+    [DataRow("00:00:05", 5_000d)]
+    public void TimeoutsParseInTheUsualUnits(string text, double milliseconds) =>
+        Assert.AreEqual(TimeSpan.FromMilliseconds(milliseconds), CracSettings.ParseTimeout(text, "CRAC_CHECKPOINT_TIMEOUT"));
+
+    [TestMethod]
+    public void AMalformedTimeoutNamesItsSource()
+    {
+        var error = Assert.ThrowsExactly<ArgumentException>(() => CracSettings.ParseTimeout("soon", "CRAC_CHECKPOINT_TIMEOUT"));
+        StringAssert.StartsWith(error.Message, "CRAC_CHECKPOINT_TIMEOUT='soon' is not a timeout");
+    }
+
+    [TestMethod]
+    public void AnImageEngineWithoutAnImageDirectorySaysHowToGiveOne()
+    {
+        using var environment = new EnvironmentScope(("CRAC_CHECKPOINT_TO", null));
+
+        var error = Assert.ThrowsExactly<ArgumentException>(() => CracSettings.Resolve(new CheckpointOptions { Engine = "pause" }));
+
+        StringAssert.Contains(error.Message, "CRAC_CHECKPOINT_TO");
+    }
+
+    [TestMethod]
+    public void KeepRunningIsRefusedByAnEngineThatCannot()
+    {
+        var error = Assert.ThrowsExactly<ArgumentException>(
+            () => CracSettings.Resolve(new CheckpointOptions { Engine = "pause", ImageDirectory = "/tmp/x", KeepRunning = true }));
+
+        StringAssert.Contains(error.Message, "cannot keep the process running");
+    }
+}
+
+/// <summary>Sets environment variables for one test and puts the old values back.</summary>
+internal sealed class EnvironmentScope : IDisposable
+{
+    private readonly List<(string Name, string? Value)> _saved = [];
+
+    public EnvironmentScope(params (string Name, string? Value)[] variables)
+    {
+        foreach ((string name, string? value) in variables)
+        {
+            _saved.Add((name, Environment.GetEnvironmentVariable(name)));
+            Environment.SetEnvironmentVariable(name, value);
+        }
+    }
+
+    public void Dispose()
+    {
+        foreach ((string name, string? value) in _saved)
+        {
+            Environment.SetEnvironmentVariable(name, value);
+        }
+    }
+}
