@@ -17,8 +17,9 @@
 # The sid mirror is taken from the system's own apt sources (the entry that
 # carries the bookworm suite), or from $CRIU_SID_URI if set. apt runs with a
 # private sources list, lists dir and cache under .tools/criu/apt, so the
-# system's package lists never see sid. The system apt configuration
-# (proxies, Check-Valid-Until, ...) still applies.
+# system's package lists never see sid. The rest of the system apt
+# configuration (proxies, ...) still applies; Release signatures are checked
+# against debian-archive-keyring.gpg.
 set -euo pipefail
 
 want_major=4 want_minor=2
@@ -50,6 +51,17 @@ version_ok() {
 if [ "$force" = 0 ] && [ -x "$wrapper" ] && out=$("$wrapper" --version 2>/dev/null) && version_ok "$out"; then
   say "already installed: $(printf '%s\n' "$out" | head -n1) ($wrapper)"
   exit 0
+fi
+
+mkdir -p "$dest"
+# one installer at a time (parallel CI jobs); re-check once we hold the lock
+exec 9>"$dest/.install.lock"
+if command -v flock >/dev/null 2>&1; then
+  flock 9
+  if [ "$force" = 0 ] && [ -x "$wrapper" ] && out=$("$wrapper" --version 2>/dev/null) && version_ok "$out"; then
+    say "already installed: $(printf '%s\n' "$out" | head -n1) ($wrapper)"
+    exit 0
+  fi
 fi
 
 start=$(date +%s)
@@ -102,6 +114,9 @@ apt_opts=(
   -o "Dir::Cache::pkgcache=$aptdir/cache/pkgcache.bin"
   -o "Dir::Cache::srcpkgcache=$aptdir/cache/srcpkgcache.bin"
   -o "Acquire::Languages=none"
+  # Signatures are still checked; this only tolerates a mirror snapshot whose
+  # Release file is older than its Valid-Until date (this machine's mirror is one).
+  -o "Acquire::Check-Valid-Until=false"
   -o "Acquire::IndexTargets::deb::DEP-11::DefaultEnabled=false"
   -o "Acquire::IndexTargets::deb::DEP-11-icons-small::DefaultEnabled=false"
   -o "Acquire::IndexTargets::deb::DEP-11-icons::DefaultEnabled=false"
@@ -122,6 +137,10 @@ run() { # run a command, its output to the log; show the log tail on failure
 say "apt-get update (sid lists only, private state in ${aptdir#$repo/})"
 run apt-get -q "${apt_opts[@]}" update
 if grep -qE '^(W|E): ' "$log"; then grep -E '^(W|E): ' "$log" | sed 's/^/  /' >&2; fi
+if grep -qE '^(W|E): (Failed to fetch|Some index files failed)' "$log" \
+   || ! ls "$aptdir/lists/"*_dists_sid_* >/dev/null 2>&1; then
+  fail "could not download sid's package lists from $uri (see $log)"
+fi
 
 cand=$(apt-cache "${apt_opts[@]}" policy criu 2>>"$log" | awk '/Candidate:/ {print $2}')
 case "$cand" in
@@ -221,12 +240,12 @@ case "$out" in
   *) say "warning: sid now ships $(printf '%s\n' "$out" | head -n1), not $want_major.$want_minor.x" ;;
 esac
 
-rm -rf "$aptdir"   # lists and .debs are no longer needed (~40 MB)
+rm -rf "$aptdir"   # lists, caches and .debs are no longer needed (~130 MB)
 say "installed $(printf '%s\n' "$out" | head -n1) in $(( $(date +%s) - start ))s: $wrapper"
 
 if [ "$(id -u)" = 0 ]; then
   if chk=$("$wrapper" check 2>&1); then
-    say "criu check: $(printf '%s\n' "$chk" | tail -n1)"
+    say "criu check: $(printf '%s\n' "$chk" | grep -m1 'Looks good' || printf '%s\n' "$chk" | tail -n1)"
   else
     say "warning: 'criu check' failed:"; printf '%s\n' "$chk" | sed 's/^/  /' >&2
   fi

@@ -9,8 +9,9 @@ internal sealed class CheckpointScope
 {
     private static readonly AsyncLocal<CheckpointScope?> CurrentScope = new();
 
-    private CheckpointScope(TimeSpan timeout, CancellationToken cancellationToken)
+    private CheckpointScope(TimeSpan timeout, bool dryRun, CancellationToken cancellationToken)
     {
+        DryRun = dryRun;
         Timeout = timeout;
         Deadline = new CancellationTokenSource();
         if (timeout != System.Threading.Timeout.InfiniteTimeSpan)
@@ -38,9 +39,18 @@ internal sealed class CheckpointScope
     /// <summary>True while resources are being notified of the checkpoint (not yet of the restore).</summary>
     public bool InBeforeCheckpoint { get; set; }
 
-    public static CheckpointScope Enter(TimeSpan timeout, CancellationToken cancellationToken)
+    /// <summary>A dry run: every check runs, nothing is closed for the image.</summary>
+    public bool DryRun { get; init; }
+
+    /// <summary>Some resource already failed: later ones should report problems but change nothing.</summary>
+    public bool Failing { get; set; }
+
+    /// <summary>The process is a restored one (not the original carrying on after a failed or kept-running checkpoint).</summary>
+    public bool Restored { get; set; }
+
+    public static CheckpointScope Enter(TimeSpan timeout, bool dryRun, CancellationToken cancellationToken)
     {
-        var scope = new CheckpointScope(timeout, cancellationToken);
+        var scope = new CheckpointScope(timeout, dryRun, cancellationToken);
         CurrentScope.Value = scope;
         return scope;
     }

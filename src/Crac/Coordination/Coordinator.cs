@@ -147,7 +147,7 @@ internal static class Coordinator
             }
         }
 
-        CheckpointScope scope = CheckpointScope.Enter(options.Timeout, cancellationToken);
+        CheckpointScope scope = CheckpointScope.Enter(options.Timeout, options.DryRun, cancellationToken);
         try
         {
             scope.InBeforeCheckpoint = true;
@@ -188,6 +188,7 @@ internal static class Coordinator
 
                 if (engineResult.Kind == EngineResultKind.Restored)
                 {
+                    scope.Restored = true;
                     State.RecordRestore(engineResult.Restore?.RestoreStartedAt ?? DateTimeOffset.UtcNow);
                     ApplyEnvironment(engineResult.Restore?.Environment);
                 }

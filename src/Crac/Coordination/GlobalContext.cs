@@ -30,6 +30,11 @@ internal sealed class GlobalContext : Context
         var failures = new ExceptionCollector<CheckpointException>(Aggregates.Checkpoint);
         foreach (OrderedContext tier in _tiers)
         {
+            if (CheckpointScope.Current is { } scope)
+            {
+                scope.Failing = failures.HasException;
+            }
+
             try
             {
                 await tier.BeforeCheckpointAsync(this, cancellationToken).ConfigureAwait(false);

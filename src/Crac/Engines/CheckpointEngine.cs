@@ -80,7 +80,7 @@ internal abstract class CheckpointEngine
 
 internal static class CheckpointEngines
 {
-    public static readonly IReadOnlyList<CheckpointEngine> All = [new SimulateEngine(), new CriuEngine(), new PauseEngine()];
+    public static readonly IReadOnlyList<CheckpointEngine> All = [new SimulateEngine(), new Criu.CriuEngine(), new PauseEngine()];
 
     public static CheckpointEngine? Find(string name) =>
         All.FirstOrDefault(engine => string.Equals(engine.Name, name.Trim(), StringComparison.OrdinalIgnoreCase));

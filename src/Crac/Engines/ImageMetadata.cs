@@ -54,6 +54,12 @@ internal sealed record ImageMetadata
 
     public string? CriuVersion { get; init; }
 
+    /// <summary>How CRIU dumped the image, so the restore passes matching flags.</summary>
+    public Criu.CriuSettings? Criu { get; init; }
+
+    /// <summary>What fds 0, 1 and 2 pointed at (the /proc/self/fd links), to hand the restorer's own stdio in their place.</summary>
+    public IReadOnlyList<string?> Stdio { get; init; } = [];
+
     /// <summary>Describes the calling process (the one to be imaged).</summary>
     public static ImageMetadata Capture(string engine, string? criuVersion)
     {
@@ -76,6 +82,7 @@ internal sealed record ImageMetadata
             CgroupCpuMax = cpuMax,
             CgroupMemoryMax = memoryMax,
             CriuVersion = criuVersion,
+            Stdio = [.. Enumerable.Range(0, 3).Select(ReadStdioTarget)],
         };
     }
 
@@ -147,6 +154,18 @@ internal sealed record ImageMetadata
         }
 
         return sets;
+    }
+
+    private static string? ReadStdioTarget(int fd)
+    {
+        try
+        {
+            return new FileInfo($"/proc/self/fd/{fd}").LinkTarget;
+        }
+        catch (IOException)
+        {
+            return null;
+        }
     }
 
     private static IReadOnlyList<string> ReadCommandLine()

@@ -12,6 +12,9 @@ internal enum RestoreSignalKind
     DumpFailed,
 }
 
+/// <summary>What the tool needs to dump a process that waits for it: the image's metadata and CRIU's settings.</summary>
+internal sealed record DumpInstructions(ImageMetadata Metadata, string ImageDirectory, string EngineOptions, bool KeepRunning);
+
 /// <summary>What wakes a parked checkpoint, sent by the tool through the agent or by the self-dump watcher.</summary>
 internal sealed record RestoreSignal(RestoreSignalKind Kind, RestoreContext? Context = null, string? Failure = null);
 
@@ -25,6 +28,9 @@ internal static class RestoreGate
     private static readonly Lock Sync = new();
     private static TaskCompletionSource<RestoreSignal>? _waiter;
 
+    /// <summary>Set while a checkpoint waits for the tool to dump it.</summary>
+    public static DumpInstructions? Instructions { get; private set; }
+
     public static bool IsArmed
     {
         get
@@ -36,10 +42,11 @@ internal static class RestoreGate
         }
     }
 
-    public static Task<RestoreSignal> Arm()
+    public static Task<RestoreSignal> Arm(DumpInstructions? instructions = null)
     {
         lock (Sync)
         {
+            Instructions = instructions;
             _waiter = new TaskCompletionSource<RestoreSignal>(TaskCreationOptions.RunContinuationsAsynchronously);
             return _waiter.Task;
         }
@@ -53,6 +60,7 @@ internal static class RestoreGate
         {
             waiter = _waiter;
             _waiter = null;
+            Instructions = null;
         }
 
         return waiter?.TrySetResult(signal) ?? false;
@@ -63,6 +71,7 @@ internal static class RestoreGate
         lock (Sync)
         {
             _waiter = null;
+            Instructions = null;
         }
     }
 }

@@ -62,6 +62,33 @@ internal static partial class Libc
     [LibraryImport(Library, SetLastError = true)]
     public static partial int isatty(int fd);
 
+    public const int SOL_SOCKET = 1;
+    public const int SO_TYPE = 3;
+    public const int SO_ACCEPTCONN = 30;
+    public const int SO_DOMAIN = 39;
+    public const int AF_UNIX = 1;
+    public const int AF_INET = 2;
+    public const int AF_INET6 = 10;
+    public const int SOCK_STREAM = 1;
+    public const int SOCK_DGRAM = 2;
+    public const int SOCK_SEQPACKET = 5;
+
+    [LibraryImport(Library, SetLastError = true)]
+    public static unsafe partial int getsockopt(int fd, int level, int name, int* value, int* length);
+
+    [LibraryImport(Library, SetLastError = true)]
+    public static unsafe partial int getsockname(int fd, byte* address, int* length);
+
+    [LibraryImport(Library, SetLastError = true)]
+    public static unsafe partial int getpeername(int fd, byte* address, int* length);
+
+    public const int LOCK_SH = 1;
+    public const int LOCK_EX = 2;
+    public const int LOCK_NB = 4;
+
+    [LibraryImport(Library, SetLastError = true)]
+    public static partial int flock(int fd, int operation);
+
     [LibraryImport(Library, SetLastError = true)]
     public static partial int malloc_trim(nuint pad);
 
@@ -102,6 +129,33 @@ internal static partial class Libc
         uid = buffer.Uid;
         mode = buffer.Mode;
         return true;
+    }
+
+    [LibraryImport(Library, SetLastError = true)]
+    private static partial long syscall(long number, long arg1, long arg2, long arg3, long arg4, long arg5);
+
+    private const int KCMP_FILE = 0;
+
+    /// <summary>
+    /// Whether two fds of this process share one open file description (one is a dup of the
+    /// other), by kcmp(2); null when the kernel cannot tell.
+    /// </summary>
+    public static bool? SameOpenFile(int fd1, int fd2)
+    {
+        long number = RuntimeInformation.ProcessArchitecture switch
+        {
+            Architecture.X64 => 312,
+            Architecture.Arm64 => 272,
+            _ => -1,
+        };
+        if (number < 0)
+        {
+            return null;
+        }
+
+        int pid = getpid();
+        long result = syscall(number, pid, pid, KCMP_FILE, fd1, fd2);
+        return result < 0 ? null : result == 0;
     }
 
     public static string LastErrorMessage() => Marshal.GetLastPInvokeErrorMessage();

@@ -23,4 +23,6 @@ namespace Crac.Protocol;
 [JsonSerializable(typeof(ResumeCommand))]
 [JsonSerializable(typeof(ResumeReply))]
 [JsonSerializable(typeof(ImageMetadata))]
+[JsonSerializable(typeof(DumpInstructions))]
+[JsonSerializable(typeof(FdsReply))]
 internal sealed partial class CracJsonContext : JsonSerializerContext;

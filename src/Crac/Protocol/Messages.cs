@@ -98,15 +98,8 @@ internal sealed record OutcomeReply
     /// <summary>Set when <see cref="State"/> is done.</summary>
     public CheckpointReportMessage? Report { get; init; }
 
-    /// <summary>Set when waiting for the tool to dump: what the image's metadata must say about the process.</summary>
-    public ImageMetadata? Metadata { get; init; }
-
-    /// <summary>Set when waiting for the tool to dump: the engine options the tool must apply.</summary>
-    public string? EngineOptions { get; init; }
-
-    public string? ImageDirectory { get; init; }
-
-    public bool KeepRunning { get; init; }
+    /// <summary>Set when waiting for the tool to dump: the metadata, image directory and CRIU settings.</summary>
+    public DumpInstructions? Dump { get; init; }
 }
 
 internal sealed record PhaseMessage(string Name, double Milliseconds);
@@ -150,4 +143,49 @@ internal static class ResumeKinds
     public const string Restored = "restored";
     public const string KeptRunning = "kept-running";
     public const string DumpFailed = "dump-failed";
+}
+
+internal sealed record FdMessage
+{
+    public required int Fd { get; init; }
+
+    public required string Kind { get; init; }
+
+    public required string Target { get; init; }
+
+    public required string Mode { get; init; }
+
+    public required long Position { get; init; }
+
+    public required bool CloseOnExec { get; init; }
+
+    public required bool Blocking { get; init; }
+
+    public required string Reason { get; init; }
+
+    public string? Socket { get; init; }
+
+    public bool Locked { get; init; }
+
+    public int? PolicyRule { get; init; }
+
+    public string? PolicyAction { get; init; }
+
+    public FdOriginMessage? Origin { get; init; }
+}
+
+internal sealed record FdOriginMessage(string Thread, DateTimeOffset Time, IReadOnlyList<string> ManagedStack, IReadOnlyList<string> NativeStack);
+
+internal sealed record FdsReply
+{
+    public required int Pid { get; init; }
+
+    public required bool OriginsCollected { get; init; }
+
+    public string? PolicyFile { get; init; }
+
+    /// <summary>Set when the policy file is malformed: the fds are then assessed without it.</summary>
+    public string? PolicyError { get; init; }
+
+    public required IReadOnlyList<FdMessage> Fds { get; init; }
 }

@@ -1,0 +1,170 @@
+using System.Diagnostics.Tracing;
+using Crac.Coordination;
+using Crac.Protocol;
+
+namespace Crac.Agent;
+
+/// <summary>
+/// The agent's side of the diagnostics channel. A dotnet-crac request arrives as the provider
+/// arguments of an EventPipe session that enables this source; the reply leaves as Reply events
+/// on that session. The lifecycle events and counters are for anyone tracing the process.
+/// </summary>
+[EventSource(Name = AgentProtocol.ProviderName)]
+internal sealed class AgentEventSource : EventSource
+{
+    public static readonly AgentEventSource Log = new();
+
+    private readonly RequestDispatcher _dispatcher;
+    private readonly SessionReaper _reaper;
+    private PollingCounter? _restoreCount;
+    private PollingCounter? _lastRestoreDuration;
+    private PollingCounter? _uptimeSinceRestore;
+
+    private AgentEventSource()
+    {
+        _dispatcher = new RequestDispatcher(this);
+        _reaper = new SessionReaper(this);
+    }
+
+    public static class Keywords
+    {
+        public const EventKeywords Reply = AgentProtocol.Keywords.Reply;
+        public const EventKeywords Lifecycle = AgentProtocol.Keywords.Lifecycle;
+    }
+
+    [Event(AgentProtocol.EventIds.Reply, Level = EventLevel.Informational, Keywords = Keywords.Reply)]
+    public void Reply(int protocolVersion, string requestId, int chunkIndex, int chunkCount, string chunk) =>
+        WriteEvent(AgentProtocol.EventIds.Reply, protocolVersion, requestId, chunkIndex, chunkCount, chunk);
+
+    /// <summary>Written while sessions are open: a write to a dead client's socket is what makes the runtime close it.</summary>
+    [Event(AgentProtocol.EventIds.Heartbeat, Level = EventLevel.Informational, Keywords = Keywords.Reply)]
+    public void Heartbeat() => WriteEvent(AgentProtocol.EventIds.Heartbeat);
+
+    [Event(AgentProtocol.EventIds.CheckpointStarted, Level = EventLevel.Informational, Keywords = Keywords.Lifecycle)]
+    public void CheckpointStarted(string checkpointId, string engine, bool dryRun) =>
+        WriteEvent(AgentProtocol.EventIds.CheckpointStarted, checkpointId, engine, dryRun);
+
+    [Event(AgentProtocol.EventIds.CheckpointPhase, Level = EventLevel.Informational, Keywords = Keywords.Lifecycle)]
+    public void CheckpointPhase(string checkpointId, string phase) =>
+        WriteEvent(AgentProtocol.EventIds.CheckpointPhase, checkpointId, phase);
+
+    [Event(AgentProtocol.EventIds.CheckpointCompleted, Level = EventLevel.Informational, Keywords = Keywords.Lifecycle)]
+    public void CheckpointCompleted(string engine, string outcome, int generation, string failure) =>
+        WriteEvent(AgentProtocol.EventIds.CheckpointCompleted, engine, outcome, generation, failure);
+
+    [Event(AgentProtocol.EventIds.Restored, Level = EventLevel.Informational, Keywords = Keywords.Lifecycle)]
+    public void Restored(int generation, double restoreMilliseconds) =>
+        WriteEvent(AgentProtocol.EventIds.Restored, generation, restoreMilliseconds);
+
+    [NonEvent]
+    public void OnCheckpointCompleted(CheckpointReport report)
+    {
+        if (!IsEnabled())
+        {
+            return;
+        }
+
+        CheckpointCompleted(report.Engine, report.Outcome, report.Generation, report.Failure?.Message ?? string.Empty);
+        if (report.Outcome is CheckpointOutcomes.Restored or CheckpointOutcomes.RestoreFailed)
+        {
+            Restored(report.Generation, Coordinator.State.LastRestoreDuration?.TotalMilliseconds ?? 0);
+        }
+    }
+
+    protected override void OnEventCommand(EventCommandEventArgs command)
+    {
+        if (command.Command != EventCommand.Enable)
+        {
+            return;
+        }
+
+        CreateCounters();
+        if (command.Arguments is not { } arguments || !arguments.ContainsKey(AgentProtocol.ArgumentKeys.Command))
+        {
+            // An ordinary session (dotnet-trace, dotnet-counters): nothing to answer.
+            return;
+        }
+
+        // This runs on the runtime's EventPipe thread and the session start waits for it: every
+        // command here is quick, and a checkpoint only gets queued.
+        try
+        {
+            _dispatcher.Dispatch(arguments);
+        }
+        catch (Exception)
+        {
+            // Nothing may escape into the runtime's thread; the tool times out with a clear message.
+        }
+
+        _reaper.EnsureRunning();
+    }
+
+    private void CreateCounters()
+    {
+        _restoreCount ??= new PollingCounter("restore-count", this, () => Coordinator.State.Generation)
+        {
+            DisplayName = "Restores",
+        };
+        _lastRestoreDuration ??= new PollingCounter("last-restore-duration", this, () => Coordinator.State.LastRestoreDuration?.TotalMilliseconds ?? 0)
+        {
+            DisplayName = "Last restore duration",
+            DisplayUnits = "ms",
+        };
+        _uptimeSinceRestore ??= new PollingCounter("uptime-since-restore", this, () => Coordinator.State.UptimeSinceRestore?.TotalSeconds ?? 0)
+        {
+            DisplayName = "Uptime since restore",
+            DisplayUnits = "s",
+        };
+    }
+}
+
+/// <summary>
+/// Closes the sessions of clients that died without stopping them: the runtime notices a dead
+/// client only when it next writes to its socket, so while any session is open, write a small
+/// event every half second. Idle (no session), it does nothing.
+/// </summary>
+internal sealed class SessionReaper(AgentEventSource events)
+{
+    private static readonly TimeSpan Interval = TimeSpan.FromMilliseconds(500);
+    private int _running;
+
+    public void EnsureRunning()
+    {
+        if (Interlocked.Exchange(ref _running, 1) == 0)
+        {
+            new Thread(Run) { IsBackground = true, Name = "crac-session-reaper" }.Start();
+        }
+    }
+
+    private void Run()
+    {
+        try
+        {
+            // Two quiet checks in a row: IsEnabled can read false for a moment while a session closes.
+            int quiet = 0;
+            while (quiet < 2)
+            {
+                Thread.Sleep(Interval);
+                if (events.IsEnabled())
+                {
+                    quiet = 0;
+                    events.Heartbeat();
+                }
+                else
+                {
+                    quiet++;
+                }
+            }
+        }
+        finally
+        {
+            Volatile.Write(ref _running, 0);
+        }
+
+        // A session may have opened between the last check and the reset above.
+        if (events.IsEnabled())
+        {
+            EnsureRunning();
+        }
+    }
+}

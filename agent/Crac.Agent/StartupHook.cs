@@ -1,0 +1,31 @@
+using System.Reflection;
+using System.Runtime.CompilerServices;
+using System.Runtime.Loader;
+
+/// <summary>
+/// The entry point the runtime calls for DOTNET_STARTUP_HOOKS (or the STARTUP_HOOKS property the
+/// Crac package sets), before the application's Main.
+/// </summary>
+public static class StartupHook
+{
+    public static void Initialize()
+    {
+        // Loaded by path into an app that may not reference Crac: find Crac.dll beside this one.
+        // An app that references the package resolves its own copy first (Resolving only runs
+        // when the default probing fails), so there is one global context either way.
+        string? directory = Path.GetDirectoryName(typeof(StartupHook).Assembly.Location);
+        if (directory is not null)
+        {
+            AssemblyLoadContext.Default.Resolving += (context, name) =>
+                name.Name == "Crac" && File.Exists(Path.Combine(directory, "Crac.dll"))
+                    ? context.LoadFromAssemblyPath(Path.Combine(directory, "Crac.dll"))
+                    : null;
+        }
+
+        Start();
+    }
+
+    // Kept out of Initialize so that Crac's types are resolved only after the handler above is in place.
+    [MethodImpl(MethodImplOptions.NoInlining)]
+    private static void Start() => Crac.Agent.AgentHost.Start();
+}

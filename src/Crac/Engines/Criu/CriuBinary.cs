@@ -1,0 +1,139 @@
+using System.Diagnostics;
+using System.Text.RegularExpressions;
+
+namespace Crac.Engines.Criu;
+
+/// <summary>
+/// Finds CRIU and tells whether it can work here. Looked for, in order: an explicit path (option),
+/// CRAC_CRIU_PATH, the project's private install (.tools/criu/criu, made by .ci/install-criu.sh),
+/// then PATH.
+/// </summary>
+internal sealed partial record CriuBinary(string Path, Version Version)
+{
+    public const string PathVariable = "CRAC_CRIU_PATH";
+
+    /// <summary>
+    /// The oldest CRIU that works on current kernels: 3.17 fails on the vDSO of Linux 6.x
+    /// ("Unexpected rt vDSO area bounds"), 4.1 on any TCP socket on Linux 6.16 and later.
+    /// </summary>
+    public static readonly Version MinimumVersion = new(4, 2);
+
+    /// <summary>Every place looked at, in order, with what was found there.</summary>
+    public static IReadOnlyList<(string Source, string? Path)> Candidates(string? explicitPath)
+    {
+        var candidates = new List<(string, string?)>
+        {
+            ("the --criu-path option / criu-path engine option", NullIfEmpty(explicitPath)),
+            ($"{PathVariable}", NullIfEmpty(Environment.GetEnvironmentVariable(PathVariable))),
+        };
+        foreach (string start in new[] { AppContext.BaseDirectory, Environment.CurrentDirectory }.Distinct())
+        {
+            for (DirectoryInfo? directory = new(start); directory is not null; directory = directory.Parent)
+            {
+                string candidate = System.IO.Path.Combine(directory.FullName, ".tools", "criu", "criu");
+                if (File.Exists(candidate))
+                {
+                    candidates.Add(("the private install (.ci/install-criu.sh)", candidate));
+                    break;
+                }
+            }
+        }
+
+        string? onPath = (Environment.GetEnvironmentVariable("PATH") ?? string.Empty)
+            .Split(System.IO.Path.PathSeparator, StringSplitOptions.RemoveEmptyEntries)
+            .Select(directory => System.IO.Path.Combine(directory, "criu"))
+            .FirstOrDefault(File.Exists);
+        candidates.Add(("PATH", onPath));
+        return candidates;
+    }
+
+    /// <exception cref="CriuUnavailableException">No usable CRIU; the message says what to do.</exception>
+    public static CriuBinary Locate(string? explicitPath)
+    {
+        foreach ((string source, string? path) in Candidates(explicitPath))
+        {
+            if (path is null)
+            {
+                continue;
+            }
+
+            if (!File.Exists(path))
+            {
+                throw new CriuUnavailableException($"CRIU was set to {path} (by {source}), but there is no such file.");
+            }
+
+            Version? version = ReadVersion(path, out string output);
+            if (version is null)
+            {
+                throw new CriuUnavailableException($"{path} (from {source}) is not a working CRIU: `criu --version` said: {output.Trim()}");
+            }
+
+            if (version < MinimumVersion)
+            {
+                throw new CriuUnavailableException(TooOldMessage(path, version));
+            }
+
+            return new CriuBinary(path, version);
+        }
+
+        throw new CriuUnavailableException(
+            "CRIU is not installed. dotnet-crac needs CRIU 4.2 or newer: run .ci/install-criu.sh from the dotnet-crac repository " +
+            $"(a private install that changes nothing on the system), or install a criu >= 4.2 package, or point {PathVariable} at one.");
+    }
+
+    public static string TooOldMessage(string path, Version version) =>
+        $"{path} is CRIU {version}, too old for this kernel ({Environment.OSVersion.Version}): dotnet-crac needs {MinimumVersion} or newer. " +
+        "CRIU 3.x fails with 'vdso: Unexpected rt vDSO area bounds' and 4.1 fails on TCP sockets with 'Can't get 1:16 opt'. " +
+        $"Run .ci/install-criu.sh for a private CRIU 4.2, or point {PathVariable} at one.";
+
+    public static Version? ReadVersion(string path, out string output)
+    {
+        output = Run(path, ["--version"], TimeSpan.FromSeconds(10), out _);
+        Match match = VersionPattern().Match(output);
+        return match.Success ? Version.Parse(match.Groups[1].Value.Count(c => c == '.') == 0 ? match.Groups[1].Value + ".0" : match.Groups[1].Value) : null;
+    }
+
+    /// <summary>Runs CRIU with an argument vector (never a shell string) and returns stdout and stderr together.</summary>
+    public static string Run(string path, IEnumerable<string> arguments, TimeSpan timeout, out int exitCode)
+    {
+        var start = new ProcessStartInfo(path)
+        {
+            RedirectStandardOutput = true,
+            RedirectStandardError = true,
+            UseShellExecute = false,
+        };
+        foreach (string argument in arguments)
+        {
+            start.ArgumentList.Add(argument);
+        }
+
+        try
+        {
+            using Process process = Process.Start(start)!;
+            Task<string> stdout = process.StandardOutput.ReadToEndAsync();
+            Task<string> stderr = process.StandardError.ReadToEndAsync();
+            if (!process.WaitForExit(timeout))
+            {
+                process.Kill(entireProcessTree: true);
+                exitCode = -1;
+                return $"{path} did not finish within {timeout.TotalSeconds:0} s";
+            }
+
+            exitCode = process.ExitCode;
+            return stdout.GetAwaiter().GetResult() + stderr.GetAwaiter().GetResult();
+        }
+        catch (System.ComponentModel.Win32Exception exception)
+        {
+            exitCode = -1;
+            return exception.Message;
+        }
+    }
+
+    private static string? NullIfEmpty(string? value) => string.IsNullOrWhiteSpace(value) ? null : value;
+
+    [GeneratedRegex(@"Version:\s*(\d+(?:\.\d+){0,2})")]
+    private static partial Regex VersionPattern();
+}
+
+/// <summary>No CRIU that can work here; the message says how to get one.</summary>
+internal sealed class CriuUnavailableException(string message) : Exception(message);

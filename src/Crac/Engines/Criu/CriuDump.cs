@@ -1,0 +1,129 @@
+using System.Diagnostics;
+using System.Globalization;
+using Crac.Configuration;
+using Crac.Coordination;
+
+namespace Crac.Engines.Criu;
+
+/// <summary>
+/// The dump, shared by both ways of running it: by the privileged dotnet-crac tool for a process
+/// that waits for it, or by the process itself (Core.CheckpointRestore) through a detached CRIU.
+/// </summary>
+internal static class CriuDump
+{
+    private const string ExitFile = "criu-exit";
+    private const string OutputFile = "criu-output.log";
+
+    /// <summary>Makes the image directory and writes the image's metadata, before CRIU runs.</summary>
+    public static CriuSettings Prepare(CriuBinary criu, string directory, ImageMetadata metadata, EngineOptionValues options)
+    {
+        ImageDirectory.Prepare(directory);
+        CriuSettings settings = CriuCommandLine.Resolve(options, metadata.Pid);
+        (metadata with { CriuVersion = criu.Version.ToString(), Criu = settings }).Write(directory);
+        return settings;
+    }
+
+    /// <summary>Dumps another process, as the tool does: CRIU is a child, and this waits for it.</summary>
+    /// <returns>Null on success, else CRIU's errors with the fix.</returns>
+    public static string? RunExternal(CriuBinary criu, int pid, string directory, CriuSettings settings, bool keepRunning, TimeSpan timeout)
+    {
+        WaitForDiagnosticsSessionsToClose(pid, TimeSpan.FromSeconds(3));
+        string output = CriuBinary.Run(criu.Path, CriuCommandLine.Dump(pid, directory, settings, keepRunning), timeout, out int exitCode);
+        ImageDirectory.MakeFilesPrivate(directory);
+        return exitCode == 0 ? null : CriuLog.Summarize("dump", exitCode, Path.Combine(directory, CriuCommandLine.DumpLog), output);
+    }
+
+    /// <summary>
+    /// Starts CRIU on this very process. CRIU cannot dump its own parent's tree with itself in it,
+    /// so it runs under <c>setsid -f</c>, reparented away from us; a fixed sh snippet records its
+    /// output and exit code in the image directory (paths reach it as arguments, never as text).
+    /// </summary>
+    public static void LaunchSelfDump(CriuBinary criu, string directory, CriuSettings settings, bool keepRunning)
+    {
+        File.Delete(Path.Combine(directory, ExitFile));
+        var start = new ProcessStartInfo("setsid") { UseShellExecute = false };
+        foreach (string argument in (string[])["-f", "/bin/sh", "-c",
+                     "exec </dev/null >\"$CRAC_CRIU_OUTPUT\" 2>&1; \"$@\"; echo \"$?\" >\"$CRAC_CRIU_EXIT\"",
+                     "crac-criu", criu.Path])
+        {
+            start.ArgumentList.Add(argument);
+        }
+
+        foreach (string argument in CriuCommandLine.Dump(Environment.ProcessId, directory, settings, keepRunning))
+        {
+            start.ArgumentList.Add(argument);
+        }
+
+        start.Environment["CRAC_CRIU_OUTPUT"] = Path.Combine(directory, OutputFile);
+        start.Environment["CRAC_CRIU_EXIT"] = Path.Combine(directory, ExitFile);
+        using Process launcher = Process.Start(start) ?? throw new CriuException("Could not start setsid to run CRIU.");
+        launcher.WaitForExit();
+        if (launcher.ExitCode != 0)
+        {
+            throw new CriuException($"setsid -f failed with exit code {launcher.ExitCode}; CRIU was not started.");
+        }
+    }
+
+    /// <summary>CRIU's exit code once the self-dump has ended, else null. The file is written after CRIU exits.</summary>
+    public static int? SelfDumpExitCode(string directory)
+    {
+        string path = Path.Combine(directory, ExitFile);
+        try
+        {
+            string text = File.ReadAllText(path).Trim();
+            return int.TryParse(text, NumberStyles.Integer, CultureInfo.InvariantCulture, out int code) ? code : null;
+        }
+        catch (Exception exception) when (exception is IOException or UnauthorizedAccessException)
+        {
+            return null;
+        }
+    }
+
+    public static string SelfDumpFailure(string directory, int exitCode)
+    {
+        string outputPath = Path.Combine(directory, OutputFile);
+        string output = File.Exists(outputPath) ? File.ReadAllText(outputPath) : string.Empty;
+        return CriuLog.Summarize("dump", exitCode, Path.Combine(directory, CriuCommandLine.DumpLog), output);
+    }
+
+    /// <summary>
+    /// CRIU cannot dump a process with a connected diagnostics client ("External socket is used"):
+    /// give the clients that are closing (the tool's own last session) a moment.
+    /// </summary>
+    public static void WaitForDiagnosticsSessionsToClose(int pid, TimeSpan timeout)
+    {
+        var stopwatch = Stopwatch.StartNew();
+        while (stopwatch.Elapsed < timeout && CountDiagnosticsSessions(pid) > 0)
+        {
+            Thread.Sleep(10);
+        }
+    }
+
+    /// <summary>Connected unix sockets of the process on its diagnostics path, from /proc (readable by its owner and root).</summary>
+    public static int CountDiagnosticsSessions(int pid)
+    {
+        try
+        {
+            var inodes = new HashSet<string>(StringComparer.Ordinal);
+            foreach (string fd in Directory.EnumerateFileSystemEntries($"/proc/{pid}/fd"))
+            {
+                string? target = new FileInfo(fd).LinkTarget;
+                if (target is not null && target.StartsWith("socket:[", StringComparison.Ordinal))
+                {
+                    inodes.Add(target[8..^1]);
+                }
+            }
+
+            // /proc/PID/net/unix: "Num RefCount Protocol Flags Type St Inode Path"; St 03 = connected.
+            string prefix = $"dotnet-diagnostic-{pid}-";
+            return File.ReadLines($"/proc/{pid}/net/unix").Skip(1)
+                .Select(line => line.Split(' ', StringSplitOptions.RemoveEmptyEntries))
+                .Count(fields => fields.Length >= 8 && fields[5] == "03" && inodes.Contains(fields[6])
+                                 && Path.GetFileName(fields[7]).StartsWith(prefix, StringComparison.Ordinal));
+        }
+        catch (Exception exception) when (exception is IOException or UnauthorizedAccessException)
+        {
+            return 0;
+        }
+    }
+}

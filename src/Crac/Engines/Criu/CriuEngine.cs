@@ -1,0 +1,152 @@
+using Crac.Configuration;
+using Crac.Management;
+using Crac.Protocol;
+
+namespace Crac.Engines.Criu;
+
+/// <summary>
+/// Real checkpoint and restore through CRIU. When the tool asked for the checkpoint, the process
+/// only prepares and waits: the privileged tool runs CRIU (the application may be unprivileged).
+/// When the application asked (Core.CheckpointRestore), it runs CRIU on itself and must have
+/// the privileges. Both use <see cref="CriuDump"/>.
+/// </summary>
+internal sealed class CriuEngine : CheckpointEngine
+{
+    // After a successful self-dump the restored process learns its environment and arguments
+    // from `dotnet crac restore`, which wakes it right after CRIU returns.
+    private static readonly TimeSpan RestoreWakeTimeout = TimeSpan.FromSeconds(10);
+
+    public override string Name => "criu";
+
+    public override string Summary => "checkpoints the process into an image with CRIU; dotnet crac restore <dir> brings it back";
+
+    public override IReadOnlyList<EngineOptionDefinition> OptionDefinitions => CriuCommandLine.Options;
+
+    public override bool SupportsKeepRunning => true;
+
+    public override bool CompactsHeap(EngineOptionValues options) => options.GetBoolean("compact-heap");
+
+    public override (Checkpointability Status, string? Reason) GetCheckpointability(Coordination.CracState state)
+    {
+        if (Coordination.Coordinator.State.CurrentPhase == CheckpointStates.WaitingForDump)
+        {
+            return (Checkpointability.ReadyLater, "The process waits for dotnet crac to dump it.");
+        }
+
+        return (Checkpointability.Ready, null);
+    }
+
+    public override async Task<EngineResult> CheckpointAsync(EngineRequest request)
+    {
+        string directory = request.Options.ImageDirectory!;
+        bool keepRunning = request.Options.KeepRunning;
+        try
+        {
+            // Fail early on options the dump would refuse.
+            CriuCommandLine.Resolve(request.Options.EngineOptions, Environment.ProcessId);
+        }
+        catch (ArgumentException exception)
+        {
+            return Failed(exception, directory);
+        }
+
+        ImageMetadata metadata = ImageMetadata.Capture(Name, criuVersion: null);
+        return request.Trigger == CheckpointTrigger.Agent
+            ? await WaitForToolAsync(request, metadata, directory, keepRunning).ConfigureAwait(false)
+            : await DumpSelfAsync(request, metadata, directory, keepRunning).ConfigureAwait(false);
+    }
+
+    private static async Task<EngineResult> WaitForToolAsync(EngineRequest request, ImageMetadata metadata, string directory, bool keepRunning)
+    {
+        Task<RestoreSignal> wake = RestoreGate.Arm(new DumpInstructions(metadata, directory, request.Options.EngineOptions.Text, keepRunning));
+        request.ReportPhase(CheckpointStates.WaitingForDump);
+
+        // If the tool dies before it dumps, the process must not wait for ever: it rolls back.
+        TimeSpan limit = request.Options.Timeout == Timeout.InfiniteTimeSpan ? Timeout.InfiniteTimeSpan : request.Options.Timeout + TimeSpan.FromSeconds(60);
+        if (await Task.WhenAny(wake, Task.Delay(limit)).ConfigureAwait(false) != wake)
+        {
+            RestoreGate.Disarm();
+            return Failed(new TimeoutException(
+                $"dotnet crac did not dump the process within {limit.TotalSeconds:0} s of it being ready (did the tool exit?). The checkpoint is abandoned."), directory);
+        }
+
+        return ToResult(await wake.ConfigureAwait(false), directory);
+    }
+
+    private static async Task<EngineResult> DumpSelfAsync(EngineRequest request, ImageMetadata metadata, string directory, bool keepRunning)
+    {
+        CriuBinary criu;
+        CriuSettings settings;
+        try
+        {
+            criu = CriuBinary.Locate(request.Options.EngineOptions.GetString("criu-path"));
+            settings = CriuDump.Prepare(criu, directory, metadata, request.Options.EngineOptions);
+        }
+        catch (Exception exception) when (exception is CriuUnavailableException or InvalidOperationException or IOException or UnauthorizedAccessException)
+        {
+            return Failed(exception, directory);
+        }
+
+        Task<RestoreSignal> wake = RestoreGate.Arm();
+        try
+        {
+            CriuDump.LaunchSelfDump(criu, directory, settings, keepRunning);
+        }
+        catch (Exception exception) when (exception is CriuException or System.ComponentModel.Win32Exception)
+        {
+            RestoreGate.Disarm();
+            return Failed(exception, directory);
+        }
+
+        // This thread is frozen in the image; after a restore it carries on from here.
+        TimeSpan limit = request.Options.Timeout == Timeout.InfiniteTimeSpan ? TimeSpan.FromMinutes(10) : request.Options.Timeout + TimeSpan.FromSeconds(60);
+        var waited = System.Diagnostics.Stopwatch.StartNew();
+        while (!wake.IsCompleted)
+        {
+            if (CriuDump.SelfDumpExitCode(directory) is { } exitCode)
+            {
+                if (exitCode != 0)
+                {
+                    RestoreGate.Disarm();
+                    return Failed(new CriuException(CriuDump.SelfDumpFailure(directory, exitCode)), directory);
+                }
+
+                if (keepRunning)
+                {
+                    RestoreGate.Disarm();
+                    return new EngineResult(EngineResultKind.KeptRunning) { ImageDirectory = directory };
+                }
+
+                // A successful dump without keep-running kills the original: this is a restored process.
+                await Task.WhenAny(wake, Task.Delay(RestoreWakeTimeout)).ConfigureAwait(false);
+                RestoreGate.Disarm();
+                return new EngineResult(EngineResultKind.Restored)
+                {
+                    ImageDirectory = directory,
+                    Restore = wake.IsCompleted ? wake.Result.Context : new RestoreContext(null, null, null),
+                };
+            }
+
+            if (waited.Elapsed > limit)
+            {
+                RestoreGate.Disarm();
+                return Failed(new TimeoutException(
+                    $"CRIU did not finish dumping within {limit.TotalSeconds:0} s; see {Path.Combine(directory, CriuCommandLine.DumpLog)}."), directory);
+            }
+
+            await Task.WhenAny(wake, Task.Delay(5)).ConfigureAwait(false);
+        }
+
+        return ToResult(await wake.ConfigureAwait(false), directory);
+    }
+
+    private static EngineResult ToResult(RestoreSignal signal, string directory) => signal.Kind switch
+    {
+        RestoreSignalKind.Restored => new EngineResult(EngineResultKind.Restored) { Restore = signal.Context, ImageDirectory = directory },
+        RestoreSignalKind.KeptRunning => new EngineResult(EngineResultKind.KeptRunning) { ImageDirectory = directory },
+        _ => Failed(new CriuException(signal.Failure ?? "The CRIU dump failed."), directory),
+    };
+
+    private static EngineResult Failed(Exception exception, string directory) =>
+        new(EngineResultKind.Failed) { Failure = exception, ImageDirectory = directory };
+}

@@ -1,0 +1,94 @@
+using System.Text;
+
+namespace Crac.Engines.Criu;
+
+/// <summary>Reads what CRIU said about a failure, and what the operator can do about it.</summary>
+internal static class CriuLog
+{
+    // CRIU prints these on every run, successful or not.
+    private static readonly string[] Noise = ["Can't setup RLIMIT_NOFILE", "Will restore", "Can't keep kdat cache"];
+
+    private static readonly (string Symptom, string Fix)[] Hints =
+    [
+        ("Some file locks are hold", "A FileStream holds a lock: close the file in a resource's BeforeCheckpointAsync, add a 'reopen' resource policy, or use the engine option file-locks=true."),
+        ("External socket is used", "A diagnostics client (dotnet-trace, dotnet-counters, another dotnet-crac) is connected to the process: stop it and checkpoint again."),
+        ("Can't dump half of stream unix connection", "A diagnostics client (dotnet-trace, dotnet-counters, another dotnet-crac) is connected to the process: stop it and checkpoint again."),
+        ("Connected TCP socket", "An established TCP connection is open: close it in a resource, or use the engine option tcp-established=true (or tcp-close=true)."),
+        ("not a session leader", "The process is not a session leader: use the engine option shell-job=true."),
+        ("Unexpected rt vDSO area bounds", "This CRIU is too old for the kernel: install CRIU 4.2 or newer (.ci/install-criu.sh)."),
+        ("Can't get 1:16 opt", "This CRIU is too old for the kernel's TCP sockets: install CRIU 4.2 or newer (.ci/install-criu.sh)."),
+        ("CAP_SYS_ADMIN or the CAP_CHECKPOINT_RESTORE", "CRIU needs privileges: run as root (sudo dotnet crac ...), or give it CAP_CHECKPOINT_RESTORE and CAP_SYS_PTRACE."),
+        ("Can't fork for", "The process id is taken: the original is still running or not yet reaped, or another process got the pid."),
+        ("has bad size", "A file the image expects has changed size since the checkpoint (a log written after it?): close such files before the checkpoint, or take a new one."),
+    ];
+
+    /// <summary>The error lines of a CRIU log and output, with hints, for an exception message.</summary>
+    public static string Summarize(string action, int exitCode, string? logPath, string output)
+    {
+        var lines = new List<string>();
+        if (logPath is not null && File.Exists(logPath))
+        {
+            lines.AddRange(File.ReadLines(logPath).Where(IsError));
+        }
+
+        lines.AddRange(output.Split('\n', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries)
+            .Where(line => IsError(line) || line.Contains("CAP_", StringComparison.Ordinal) || line.StartsWith("criu:", StringComparison.Ordinal)));
+        lines = lines.Distinct().ToList();
+
+        var text = new StringBuilder($"CRIU {action} failed (exit code {exitCode})");
+        text.Append(lines.Count == 0 ? "." : ":");
+        foreach (string line in lines.Take(20))
+        {
+            text.Append('\n').Append(line.Trim());
+        }
+
+        if (lines.Count == 0 && !string.IsNullOrWhiteSpace(output))
+        {
+            text.Append('\n').Append(output.Trim());
+        }
+
+        string all = string.Join('\n', lines) + output;
+        foreach ((string symptom, string fix) in Hints)
+        {
+            if (all.Contains(symptom, StringComparison.Ordinal))
+            {
+                text.Append("\nFix: ").Append(fix);
+            }
+        }
+
+        if (logPath is not null)
+        {
+            text.Append("\nThe full log is ").Append(logPath).Append('.');
+        }
+
+        return text.ToString();
+    }
+
+    /// <summary>How a dump ended, from its log: true, false, or null while it has not ended.</summary>
+    public static bool? DumpOutcome(string logPath)
+    {
+        if (!File.Exists(logPath))
+        {
+            return null;
+        }
+
+        string tail = ReadTail(logPath);
+        return tail.Contains("Dumping finished successfully", StringComparison.Ordinal) ? true
+            : tail.Contains("Dumping FAILED.", StringComparison.Ordinal) ? false
+            : null;
+    }
+
+    private static bool IsError(string line) =>
+        line.Contains("Error (", StringComparison.Ordinal) && !Noise.Any(noise => line.Contains(noise, StringComparison.Ordinal));
+
+    private static string ReadTail(string path)
+    {
+        using var stream = new FileStream(path, FileMode.Open, FileAccess.Read, FileShare.ReadWrite | FileShare.Delete);
+        stream.Seek(Math.Max(0, stream.Length - 4096), SeekOrigin.Begin);
+        using var reader = new StreamReader(stream);
+        return reader.ReadToEnd();
+    }
+}
+
+/// <summary>CRIU failed; the message carries its error lines and the fix.</summary>
+internal sealed class CriuException(string message) : Exception(message);

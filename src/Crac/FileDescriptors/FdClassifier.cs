@@ -1,0 +1,141 @@
+using System.Runtime.InteropServices;
+
+namespace Crac.FileDescriptors;
+
+/// <summary>An fd with its verdict, like the JVM's "OK: inherited" or "BAD: opened by application".</summary>
+internal sealed record FdAssessment(FdEntry Entry, bool Blocking, string Reason)
+{
+    /// <summary>The first policy rule that matched, if any.</summary>
+    public PolicyRule? Rule { get; init; }
+
+    public FdOrigin? Origin { get; init; }
+
+    public string Verdict => Blocking ? "BAD" : "OK";
+}
+
+/// <summary>
+/// Tells the runtime's own descriptors, and others that are safe to keep, from those the
+/// application must close. It decides by what a descriptor is, not by a snapshot taken at
+/// start-up, because the agent may load late and the runtime opens more as it goes.
+/// </summary>
+internal static class FdClassifier
+{
+    private static readonly string[] AssemblySuffixes = [".dll", ".exe", ".so", ".ni.dll", ".r2r.dll"];
+    private static readonly string[] HarmlessDevices = ["/dev/null", "/dev/zero", "/dev/full", "/dev/urandom", "/dev/random"];
+
+    public static IReadOnlyList<FdAssessment> Assess(IReadOnlyList<FdEntry> entries, ResourcePolicies? policies = null)
+    {
+        var stdioTargets = entries.Where(e => e.Fd <= 2).Select(e => e.Target).ToHashSet(StringComparer.Ordinal);
+        var pipeEnds = entries.Where(e => e.Kind == FdKind.Pipe).GroupBy(e => e.Inode).ToDictionary(g => g.Key, g => g.Count());
+        string diagnosticsPrefix = $"dotnet-diagnostic-{Environment.ProcessId}-";
+        string runtimeDirectory = RuntimeEnvironment.GetRuntimeDirectory();
+
+        var assessments = new List<FdAssessment>(entries.Count);
+        foreach (FdEntry entry in entries)
+        {
+            string? safeReason = SafeReason(entry, stdioTargets, pipeEnds, diagnosticsPrefix, runtimeDirectory);
+            FdAssessment assessment = safeReason is not null
+                ? new FdAssessment(entry, Blocking: false, safeReason)
+                : new FdAssessment(entry, Blocking: true, BlockingReason(entry));
+            if (assessment.Blocking && policies?.Match(entry) is { } rule)
+            {
+                assessment = assessment with
+                {
+                    Blocking = rule.Action == PolicyAction.Error,
+                    Reason = $"{assessment.Reason}; {rule.Describe()}",
+                    Rule = rule,
+                };
+            }
+
+            assessments.Add(assessment with { Origin = FdOrigins.Find(entry) });
+        }
+
+        return assessments;
+    }
+
+    /// <summary>Whether a unix socket belongs to this process's diagnostics server (a session or the listener).</summary>
+    public static bool IsDiagnosticsSocket(FdEntry entry) =>
+        entry.Kind == FdKind.UnixSocket
+        && Path.GetFileName(entry.Socket?.LocalPath ?? string.Empty).StartsWith($"dotnet-diagnostic-{Environment.ProcessId}-", StringComparison.Ordinal);
+
+    /// <summary>How many diagnostics sessions (connected clients) are open now.</summary>
+    public static int CountDiagnosticsSessions(IReadOnlyList<FdEntry> entries) =>
+        entries.Count(e => IsDiagnosticsSocket(e) && e.Socket is { Listening: false });
+
+    private static string? SafeReason(
+        FdEntry entry, HashSet<string> stdioTargets, Dictionary<ulong, int> pipeEnds, string diagnosticsPrefix, string runtimeDirectory)
+    {
+        if (entry.Fd <= 2)
+        {
+            return "stdio";
+        }
+
+        if (stdioTargets.Contains(entry.Target) && IsDuplicateOfStdio(entry.Fd))
+        {
+            return "a duplicate of stdio (the runtime's and Console's)";
+        }
+
+        if ((entry.Flags & 0x200000 /* O_PATH */) != 0)
+        {
+            return "closed by a resource policy (an O_PATH placeholder keeps the number taken)";
+        }
+
+        if (!entry.CloseOnExec)
+        {
+            // Everything the runtime opens is O_CLOEXEC: an fd without it came from the parent.
+            return "inherited from the parent process (no close-on-exec)";
+        }
+
+        switch (entry.Kind)
+        {
+            case FdKind.Memfd when entry.Target.StartsWith("/memfd:doublemapper", StringComparison.Ordinal):
+                return "the runtime's W^X double mapping (memfd:doublemapper)";
+            case FdKind.CharacterDevice when HarmlessDevices.Contains(entry.Path):
+                return entry.Path is "/dev/urandom" or "/dev/random" ? "the runtime's random source" : "a stateless device";
+            case FdKind.CharacterDevice when entry.Path is { } device && (device.StartsWith("/dev/pts/", StringComparison.Ordinal) || device == "/dev/tty"):
+                return "the terminal (restored as a shell job)";
+            case FdKind.UnixSocket when IsDiagnosticsSocket(entry):
+                return entry.Socket!.Listening
+                    ? "the runtime's diagnostics server (dotnet-crac's channel)"
+                    : "a diagnostics session (dotnet-crac, dotnet-trace...); it closes before the image is taken";
+            case FdKind.Pipe when pipeEnds.GetValueOrDefault(entry.Inode) >= 2:
+                return "a pipe with both ends in this process (the runtime's wake-up pipes)";
+            case FdKind.File when entry.IsReadOnly && IsAssembly(entry.Path!, runtimeDirectory):
+                return "an assembly the runtime loaded";
+            case FdKind.EventPoll:
+                return "the socket engine's epoll";
+            case FdKind.Inotify:
+                return "inotify (FileSystemWatcher, e.g. configuration reload); CRIU restores its watches";
+            case FdKind.EventFd or FdKind.SignalFd or FdKind.TimerFd:
+                return "a kernel event object CRIU restores";
+            default:
+                return null;
+        }
+    }
+
+    // A dup shares the open file description; an independent open of the same path does not.
+    private static bool IsDuplicateOfStdio(int fd)
+    {
+        for (int stdio = 0; stdio <= 2; stdio++)
+        {
+            if (Interop.Libc.SameOpenFile(fd, stdio) ?? true)
+            {
+                return true;
+            }
+        }
+
+        return false;
+    }
+
+    private static string BlockingReason(FdEntry entry) => entry.Kind switch
+    {
+        FdKind.Pipe => "a pipe to another process",
+        FdKind.TcpSocket or FdKind.UdpSocket or FdKind.UnixSocket or FdKind.Socket => "a socket opened by the application",
+        FdKind.Fifo => "a named pipe opened by the application",
+        _ => "opened by the application",
+    };
+
+    private static bool IsAssembly(string path, string runtimeDirectory) =>
+        path.StartsWith(runtimeDirectory, StringComparison.Ordinal)
+        || AssemblySuffixes.Any(suffix => path.EndsWith(suffix, StringComparison.OrdinalIgnoreCase));
+}

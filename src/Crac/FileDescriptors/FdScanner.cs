@@ -1,0 +1,269 @@
+using System.Buffers.Binary;
+using System.Globalization;
+using System.Net;
+using System.Text;
+using Crac.Interop;
+
+namespace Crac.FileDescriptors;
+
+/// <summary>Lists this process's file descriptors from /proc/self/fd and fdinfo, and the socket calls.</summary>
+internal static class FdScanner
+{
+    private const uint TypeMask = 0xF000;
+
+    public static IReadOnlyList<FdEntry> Scan()
+    {
+        string selfFdDirectory = $"/proc/{Environment.ProcessId}/fd";
+        var numbers = new List<int>();
+        foreach (string entry in Directory.EnumerateFileSystemEntries("/proc/self/fd"))
+        {
+            if (int.TryParse(Path.GetFileName(entry), NumberStyles.None, CultureInfo.InvariantCulture, out int fd))
+            {
+                numbers.Add(fd);
+            }
+        }
+
+        numbers.Sort();
+        var entries = new List<FdEntry>(numbers.Count);
+        foreach (int fd in numbers)
+        {
+            FdEntry? entry = Describe(fd);
+            // The enumeration's own directory fd is gone by now, or still points at /proc/<pid>/fd.
+            if (entry is not null && entry.Target != selfFdDirectory)
+            {
+                entries.Add(entry);
+            }
+        }
+
+        return entries;
+    }
+
+    /// <summary>Describes one descriptor, or returns null if it was closed meanwhile.</summary>
+    public static FdEntry? Describe(int fd)
+    {
+        string? target;
+        try
+        {
+            target = new FileInfo($"/proc/self/fd/{fd}").LinkTarget;
+        }
+        catch (IOException)
+        {
+            return null;
+        }
+
+        if (target is null)
+        {
+            return null;
+        }
+
+        (int flags, long position, ulong inode, bool hasLock) = ReadFdInfo(fd);
+        FdKind kind;
+        SocketEndpoint? socket = null;
+        if (target.StartsWith("socket:", StringComparison.Ordinal))
+        {
+            socket = DescribeSocket(fd);
+            kind = socket?.Family switch
+            {
+                "unix" => FdKind.UnixSocket,
+                "inet" or "inet6" => socket.Type == "dgram" ? FdKind.UdpSocket : FdKind.TcpSocket,
+                _ => FdKind.Socket,
+            };
+            inode = BracketedNumber(target) ?? inode;
+        }
+        else if (target.StartsWith("pipe:", StringComparison.Ordinal))
+        {
+            kind = FdKind.Pipe;
+            inode = BracketedNumber(target) ?? inode;
+        }
+        else if (target.StartsWith("anon_inode:", StringComparison.Ordinal))
+        {
+            kind = target switch
+            {
+                "anon_inode:[eventpoll]" => FdKind.EventPoll,
+                "anon_inode:inotify" => FdKind.Inotify,
+                "anon_inode:[eventfd]" => FdKind.EventFd,
+                "anon_inode:[signalfd]" => FdKind.SignalFd,
+                "anon_inode:[timerfd]" => FdKind.TimerFd,
+                "anon_inode:[pidfd]" => FdKind.PidFd,
+                _ => FdKind.AnonInode,
+            };
+        }
+        else if (target.StartsWith("/memfd:", StringComparison.Ordinal))
+        {
+            kind = FdKind.Memfd;
+        }
+        else if (Libc.statx(Libc.AT_FDCWD, $"/proc/self/fd/{fd}", 0, Libc.STATX_BASIC_STATS, out Libc.StatX stat) == 0)
+        {
+            inode = stat.Inode;
+            kind = (stat.Mode & TypeMask) switch
+            {
+                0x8000 => FdKind.File,
+                0x4000 => FdKind.Directory,
+                0x1000 => FdKind.Fifo,
+                0x2000 => FdKind.CharacterDevice,
+                0x6000 => FdKind.BlockDevice,
+                _ => FdKind.Unknown,
+            };
+        }
+        else
+        {
+            kind = FdKind.Unknown;
+        }
+
+        return new FdEntry
+        {
+            Fd = fd,
+            Kind = kind,
+            Target = target,
+            Flags = flags,
+            Position = position,
+            Inode = inode,
+            Socket = socket,
+            HasLock = hasLock,
+        };
+    }
+
+    private static (int Flags, long Position, ulong Inode, bool HasLock) ReadFdInfo(int fd)
+    {
+        int flags = 0;
+        long position = 0;
+        ulong inode = 0;
+        bool hasLock = false;
+        try
+        {
+            foreach (string line in File.ReadLines($"/proc/self/fdinfo/{fd}"))
+            {
+                int colon = line.IndexOf(':');
+                if (colon < 0)
+                {
+                    continue;
+                }
+
+                ReadOnlySpan<char> value = line.AsSpan(colon + 1).Trim();
+                switch (line.AsSpan(0, colon))
+                {
+                    case "pos":
+                        long.TryParse(value, NumberStyles.None, CultureInfo.InvariantCulture, out position);
+                        break;
+                    case "flags":
+                        flags = Convert.ToInt32(value.ToString(), 8);
+                        break;
+                    case "ino":
+                        ulong.TryParse(value, NumberStyles.None, CultureInfo.InvariantCulture, out inode);
+                        break;
+                    case "lock":
+                        hasLock = true;
+                        break;
+                }
+            }
+        }
+        catch (IOException)
+        {
+            // Closed meanwhile; the caller still has the link target.
+        }
+
+        return (flags, position, inode, hasLock);
+    }
+
+    private static unsafe SocketEndpoint? DescribeSocket(int fd)
+    {
+        int domain = 0, type = 0, accepting = 0;
+        int length = sizeof(int);
+        if (Libc.getsockopt(fd, Libc.SOL_SOCKET, Libc.SO_DOMAIN, &domain, &length) != 0)
+        {
+            return null;
+        }
+
+        length = sizeof(int);
+        Libc.getsockopt(fd, Libc.SOL_SOCKET, Libc.SO_TYPE, &type, &length);
+        length = sizeof(int);
+        Libc.getsockopt(fd, Libc.SOL_SOCKET, Libc.SO_ACCEPTCONN, &accepting, &length);
+
+        byte* local = stackalloc byte[128];
+        byte* remote = stackalloc byte[128];
+        int localLength = 128, remoteLength = 128;
+        bool hasLocal = Libc.getsockname(fd, local, &localLength) == 0;
+        bool hasRemote = Libc.getpeername(fd, remote, &remoteLength) == 0;
+        var localAddress = hasLocal ? new ReadOnlySpan<byte>(local, Math.Min(localLength, 128)) : default;
+        var remoteAddress = hasRemote ? new ReadOnlySpan<byte>(remote, Math.Min(remoteLength, 128)) : default;
+
+        string typeName = type switch
+        {
+            Libc.SOCK_STREAM => "stream",
+            Libc.SOCK_DGRAM => "dgram",
+            Libc.SOCK_SEQPACKET => "seqpacket",
+            _ => type.ToString(CultureInfo.InvariantCulture),
+        };
+        switch (domain)
+        {
+            case Libc.AF_UNIX:
+                return new SocketEndpoint
+                {
+                    Family = "unix",
+                    Type = typeName,
+                    LocalPath = hasLocal ? UnixPath(localAddress) : null,
+                    RemotePath = hasRemote ? UnixPath(remoteAddress) : null,
+                    Listening = accepting != 0,
+                };
+            case Libc.AF_INET or Libc.AF_INET6:
+                (string? localIp, int? localPort) = hasLocal ? InetAddress(localAddress) : (null, null);
+                (string? remoteIp, int? remotePort) = hasRemote ? InetAddress(remoteAddress) : (null, null);
+                return new SocketEndpoint
+                {
+                    Family = domain == Libc.AF_INET ? "inet" : "inet6",
+                    Type = typeName,
+                    LocalAddress = localIp,
+                    LocalPort = localPort,
+                    RemoteAddress = remoteIp,
+                    RemotePort = remotePort,
+                    Listening = accepting != 0,
+                };
+            default:
+                return new SocketEndpoint { Family = domain.ToString(CultureInfo.InvariantCulture), Type = typeName, Listening = accepting != 0 };
+        }
+    }
+
+    private static string UnixPath(ReadOnlySpan<byte> address)
+    {
+        if (address.Length <= 2)
+        {
+            return string.Empty;
+        }
+
+        ReadOnlySpan<byte> path = address[2..];
+        if (path[0] == 0)
+        {
+            return "@" + Encoding.UTF8.GetString(path[1..]).TrimEnd('\0');
+        }
+
+        int end = path.IndexOf((byte)0);
+        return Encoding.UTF8.GetString(end < 0 ? path : path[..end]);
+    }
+
+    private static (string? Address, int? Port) InetAddress(ReadOnlySpan<byte> address)
+    {
+        ushort family = BitConverter.ToUInt16(address[..2]);
+        int port = BinaryPrimitives.ReadUInt16BigEndian(address[2..4]);
+        if (family == Libc.AF_INET && address.Length >= 8)
+        {
+            return (new IPAddress(address[4..8]).ToString(), port);
+        }
+
+        if (family == Libc.AF_INET6 && address.Length >= 24)
+        {
+            var ip = new IPAddress(address[8..24]);
+            return ((ip.IsIPv4MappedToIPv6 ? ip.MapToIPv4() : ip).ToString(), port);
+        }
+
+        return (null, null);
+    }
+
+    private static ulong? BracketedNumber(string target)
+    {
+        int open = target.IndexOf('[');
+        int close = target.IndexOf(']');
+        return open >= 0 && close > open && ulong.TryParse(target.AsSpan(open + 1, close - open - 1), NumberStyles.None, CultureInfo.InvariantCulture, out ulong value)
+            ? value
+            : null;
+    }
+}

@@ -1,0 +1,218 @@
+using System.Diagnostics.Tracing;
+using System.Net.Sockets;
+using System.Text;
+using System.Text.Json;
+using System.Text.Json.Serialization.Metadata;
+using Crac.Protocol;
+using Microsoft.Diagnostics.NETCore.Client;
+using Microsoft.Diagnostics.Tracing;
+
+namespace Crac.Tool.Agent;
+
+/// <summary>
+/// Sends one request to the agent of a process and waits for its reply: a short EventPipe
+/// session that enables the agent's EventSource with the request as provider arguments, and
+/// reassembles the reply from its Reply events. The session is always stopped (on errors and
+/// Ctrl+C too): a session merely disposed stays enabled in the target.
+/// </summary>
+internal sealed class AgentClient(TargetProcess target)
+{
+    /// <summary>How long a reply may take. Commands are answered inline, so a reply normally arrives in milliseconds.</summary>
+    public static readonly TimeSpan DefaultReplyTimeout = TimeSpan.FromSeconds(5);
+
+    public TargetProcess Target { get; } = target;
+
+    public async Task<TReply> SendAsync<TRequest, TReply>(
+        string command, TRequest request, JsonTypeInfo<TRequest> requestType, JsonTypeInfo<TReply> replyType, CancellationToken cancellationToken)
+    {
+        string payload = JsonSerializer.Serialize(request, requestType);
+        return await SendAsync(command, payload, replyType, cancellationToken).ConfigureAwait(false);
+    }
+
+    public async Task<TReply> SendAsync<TReply>(string command, string payload, JsonTypeInfo<TReply> replyType, CancellationToken cancellationToken)
+    {
+        AgentReply reply = await SendRawAsync(command, payload, DefaultReplyTimeout, cancellationToken).ConfigureAwait(false);
+        if (reply.Error is { } error)
+        {
+            throw new ToolException(
+                error.Code == AgentErrorCodes.ProtocolMismatch ? ReturnCode.ProtocolMismatch : ReturnCode.AgentError,
+                $"The agent in process {Target.Display} refused '{command}': {error.Message}");
+        }
+
+        if (reply.Body is not { } body)
+        {
+            throw new ToolException(ReturnCode.AgentError, $"The agent in process {Target.Display} sent an empty reply to '{command}'.");
+        }
+
+        return body.Deserialize(replyType)
+            ?? throw new ToolException(ReturnCode.AgentError, $"The agent in process {Target.Display} sent an empty reply to '{command}'.");
+    }
+
+    /// <summary>Sends a request and returns the reply as it came, errors included.</summary>
+    public async Task<AgentReply> SendRawAsync(
+        string command, string payload, TimeSpan replyTimeout, CancellationToken cancellationToken, int protocolVersion = AgentProtocol.Version)
+    {
+        string requestId = AgentProtocol.NewRequestId();
+        var arguments = new Dictionary<string, string>
+        {
+            [AgentProtocol.ArgumentKeys.Version] = AgentProtocol.Encode(protocolVersion.ToString(System.Globalization.CultureInfo.InvariantCulture)),
+            [AgentProtocol.ArgumentKeys.RequestId] = AgentProtocol.Encode(requestId),
+            [AgentProtocol.ArgumentKeys.Command] = AgentProtocol.Encode(command),
+            [AgentProtocol.ArgumentKeys.Payload] = AgentProtocol.Encode(payload),
+        };
+        if (arguments[AgentProtocol.ArgumentKeys.Payload].Length > AgentProtocol.MaxEncodedPayloadChars)
+        {
+            throw new ToolException(ReturnCode.ArgumentError,
+                $"The arguments of '{command}' are too large for the diagnostics channel ({payload.Length} characters; the limit is about {AgentProtocol.MaxEncodedPayloadChars * 3 / 4}). Shorten them.");
+        }
+
+        var provider = new EventPipeProvider(AgentProtocol.ProviderName, EventLevel.Informational, (long)AgentProtocol.Keywords.Reply, arguments);
+        EventPipeSession session = await StartSessionAsync(provider, command, cancellationToken).ConfigureAwait(false);
+        var assembler = new ReplyAssembler(requestId);
+        Task processing = Task.Run(() => ReadReplies(session, assembler), CancellationToken.None);
+        try
+        {
+            Task finished = await Task.WhenAny(assembler.Completion, processing, Task.Delay(replyTimeout, cancellationToken)).ConfigureAwait(false);
+            cancellationToken.ThrowIfCancellationRequested();
+            if (finished == assembler.Completion)
+            {
+                AgentReply reply = await assembler.Completion.ConfigureAwait(false);
+                if (reply.ProtocolVersion != AgentProtocol.Version)
+                {
+                    throw new ToolException(ReturnCode.ProtocolMismatch,
+                        $"The agent in process {Target.Display} speaks protocol {reply.ProtocolVersion}; this dotnet-crac speaks {AgentProtocol.Version}. " +
+                        "Use the dotnet-crac tool of the same version as the agent (the Crac package or the tool that launched the process).");
+                }
+
+                return reply;
+            }
+
+            if (!Target.IsAlive)
+            {
+                throw new ToolException(ReturnCode.TargetExited, $"Process {Target.Display} exited while running '{command}'.");
+            }
+
+            if (finished == processing && processing.Exception is { } readFailure)
+            {
+                throw new ToolException(ReturnCode.UnknownError, $"Reading the reply of process {Target.Display} failed: {readFailure.GetBaseException().Message}");
+            }
+
+            throw Target.HasAgent() == false
+                ? new ToolException(ReturnCode.AgentNotLoaded, TargetProcess.AgentNotLoadedMessage(Target.Pid, Target.Name))
+                : new ToolException(ReturnCode.Timeout,
+                    $"The agent in process {Target.Display} did not answer '{command}' within {replyTimeout.TotalSeconds:0.#} s. " +
+                    "The process may be overloaded or stopped (SIGSTOP); check it and try again.");
+        }
+        finally
+        {
+            await StopAsync(session).ConfigureAwait(false);
+            await Task.WhenAny(processing, Task.Delay(TimeSpan.FromSeconds(1), CancellationToken.None)).ConfigureAwait(false);
+            session.Dispose();
+        }
+    }
+
+    private async Task<EventPipeSession> StartSessionAsync(EventPipeProvider provider, string command, CancellationToken cancellationToken)
+    {
+        try
+        {
+            var client = new DiagnosticsClient(Target.Pid);
+            return await client.StartEventPipeSessionAsync([provider], requestRundown: false, circularBufferMB: 1, cancellationToken).ConfigureAwait(false);
+        }
+        catch (Exception exception) when (IsPermissionDenied(exception))
+        {
+            throw TargetProcess.PermissionDenied(Target.Pid, Target.Name);
+        }
+        catch (ServerNotAvailableException exception)
+        {
+            throw Target.IsAlive
+                ? new ToolException(ReturnCode.NotDotNetProcess, $"Process {Target.Display} does not accept diagnostics connections: {exception.Message}", exception)
+                : new ToolException(ReturnCode.TargetExited, $"Process {Target.Display} exited before '{command}' could be sent.", exception);
+        }
+        catch (Exception exception) when (exception is IOException or SocketException or ServerErrorException or EndOfStreamException)
+        {
+            throw Target.IsAlive
+                ? new ToolException(ReturnCode.UnknownError, $"Cannot open a diagnostics session with process {Target.Display}: {exception.Message}", exception)
+                : new ToolException(ReturnCode.TargetExited, $"Process {Target.Display} exited while running '{command}'.", exception);
+        }
+    }
+
+    private static bool IsPermissionDenied(Exception exception) =>
+        exception is UnauthorizedAccessException
+        || exception is SocketException { SocketErrorCode: SocketError.AccessDenied }
+        || exception.InnerException is { } inner && IsPermissionDenied(inner);
+
+    private static void ReadReplies(EventPipeSession session, ReplyAssembler assembler)
+    {
+        using var source = new EventPipeEventSource(session.EventStream);
+        source.Dynamic.All += data =>
+        {
+            if (data.ProviderName == AgentProtocol.ProviderName && data.EventName == AgentProtocol.EventNames.Reply)
+            {
+                assembler.Add(
+                    (int)data.PayloadByName("protocolVersion"),
+                    (string)data.PayloadByName("requestId"),
+                    (int)data.PayloadByName("chunkIndex"),
+                    (int)data.PayloadByName("chunkCount"),
+                    (string)data.PayloadByName("chunk"));
+            }
+        };
+        source.Process();
+    }
+
+    private static async Task StopAsync(EventPipeSession session)
+    {
+        try
+        {
+            // Stop even when cancelled: without it the provider stays enabled in the target.
+            await session.StopAsync(CancellationToken.None).WaitAsync(TimeSpan.FromSeconds(3)).ConfigureAwait(false);
+        }
+        catch (Exception exception) when (exception is ServerNotAvailableException or IOException or TimeoutException or EndOfStreamException
+                                              or ObjectDisposedException or ServerErrorException or SocketException)
+        {
+            // The target went away; there is nothing left to stop.
+        }
+    }
+
+    /// <summary>Collects the chunks of one reply; replies to other requests (other sessions) are ignored.</summary>
+    private sealed class ReplyAssembler(string requestId)
+    {
+        private readonly TaskCompletionSource<AgentReply> _completion = new(TaskCreationOptions.RunContinuationsAsynchronously);
+        private string?[]? _chunks;
+
+        public Task<AgentReply> Completion => _completion.Task;
+
+        public void Add(int version, string id, int index, int count, string chunk)
+        {
+            if (id != requestId || count <= 0 || index < 0 || index >= count)
+            {
+                return;
+            }
+
+            _chunks ??= new string?[count];
+            if (_chunks.Length != count)
+            {
+                return;
+            }
+
+            _chunks[index] = chunk;
+            if (_chunks.Any(c => c is null))
+            {
+                return;
+            }
+
+            try
+            {
+                AgentReply? reply = JsonSerializer.Deserialize(string.Concat(_chunks), CracJsonContext.Default.AgentReply);
+                if (reply is not null)
+                {
+                    _completion.TrySetResult(reply with { ProtocolVersion = version == reply.ProtocolVersion ? version : reply.ProtocolVersion });
+                }
+            }
+            catch (JsonException exception)
+            {
+                _completion.TrySetException(new ToolException(ReturnCode.ProtocolMismatch,
+                    $"The reply could not be read ({exception.Message}); the agent probably comes from another dotnet-crac version."));
+            }
+        }
+    }
+}

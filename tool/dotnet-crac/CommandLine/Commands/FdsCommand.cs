@@ -1,0 +1,87 @@
+using System.CommandLine;
+using System.Globalization;
+using Crac.Protocol;
+using Crac.Tool.Agent;
+using Crac.Tool.Output;
+
+namespace Crac.Tool.CommandLine.Commands;
+
+internal static class FdsCommand
+{
+    public static Command Create()
+    {
+        var command = new Command("fds",
+            "Lists every file descriptor of a process with its kind, target, verdict and reason: what would block a checkpoint, and where it was opened when CRAC_COLLECT_FD_STACKTRACES=true.");
+        var selection = new CommonOptions.ProcessSelection(command);
+        var blockingOnly = new Option<bool>("--blocking") { Description = "Only the descriptors that would fail a checkpoint." };
+        command.Options.Add(blockingOnly);
+        CommandRunner.SetAction(command, async (result, cancellationToken) =>
+        {
+            TargetProcess target = selection.Resolve(result);
+            target.RequireAgent();
+            FdsReply fds = await new AgentClient(target)
+                .SendAsync(AgentCommands.Fds, "{}", CracJsonContext.Default.FdsReply, cancellationToken)
+                .ConfigureAwait(false);
+            if (result.GetValue(blockingOnly))
+            {
+                fds = fds with { Fds = fds.Fds.Where(fd => fd.Blocking).ToArray() };
+            }
+
+            if (selection.Format(result) == OutputFormat.Json)
+            {
+                ToolJsonContext.Write(fds, ToolJsonContext.Default.FdsReply);
+            }
+            else
+            {
+                Console.Out.Write(Render(target, fds));
+            }
+
+            return ReturnCode.Ok;
+        });
+        return command;
+    }
+
+    private static string Render(TargetProcess target, FdsReply fds)
+    {
+        var table = new TextTable("FD", "KIND", "MODE", "VERDICT", "TARGET", "REASON");
+        foreach (FdMessage fd in fds.Fds)
+        {
+            table.Add(fd.Fd.ToString(CultureInfo.InvariantCulture), fd.Kind, fd.Mode, fd.Blocking ? "BAD" : "OK", fd.Socket ?? fd.Target, fd.Reason);
+        }
+
+        var text = new System.Text.StringBuilder();
+        int blocking = fds.Fds.Count(fd => fd.Blocking);
+        text.Append(CultureInfo.InvariantCulture, $"Process {target.Display}: {fds.Fds.Count} file descriptors, {blocking} would block a checkpoint.\n");
+        if (fds.PolicyError is not null)
+        {
+            text.Append(CultureInfo.InvariantCulture, $"Warning: the resource policies are not applied: {fds.PolicyError}\n");
+        }
+        else if (fds.PolicyFile is not null)
+        {
+            text.Append(CultureInfo.InvariantCulture, $"Resource policies: {fds.PolicyFile}\n");
+        }
+
+        text.Append(table);
+        foreach (FdMessage fd in fds.Fds.Where(fd => fd.Origin is not null))
+        {
+            FdOriginMessage origin = fd.Origin!;
+            text.Append(CultureInfo.InvariantCulture, $"\nfd {fd.Fd} was opened by {origin.Thread} at {Formatting.Time(origin.Time)}:\n");
+            foreach (string frame in origin.ManagedStack)
+            {
+                text.Append("\tat ").Append(frame).Append('\n');
+            }
+
+            foreach (string frame in origin.NativeStack)
+            {
+                text.Append("\tat [native] ").Append(frame).Append('\n');
+            }
+        }
+
+        if (!fds.OriginsCollected && blocking > 0)
+        {
+            text.Append("\nTo see where each descriptor was opened, start the process with CRAC_COLLECT_FD_STACKTRACES=true (dotnet crac run --collect-fd-stacktraces -- ...).\n");
+        }
+
+        return text.ToString();
+    }
+}

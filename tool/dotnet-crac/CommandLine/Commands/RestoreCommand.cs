@@ -1,0 +1,344 @@
+using System.Collections;
+using System.CommandLine;
+using System.Diagnostics;
+using System.Globalization;
+using Crac.Diagnostics;
+using Crac.Engines;
+using Crac.Engines.Criu;
+using Crac.Interop;
+using Crac.Protocol;
+using Crac.Tool.Agent;
+using Crac.Tool.Criu;
+using Crac.Tool.Output;
+
+namespace Crac.Tool.CommandLine.Commands;
+
+/// <summary>
+/// <c>dotnet crac restore &lt;image-dir&gt; [-- args]</c>: checks the image (owner and modes, CPU,
+/// runtime, pid), restores it with CRIU (or wakes a paused process), hands the restored process
+/// this shell's environment and the new arguments, and reports how long it took.
+/// </summary>
+internal static class RestoreCommand
+{
+    private static readonly TimeSpan ZombieWait = TimeSpan.FromSeconds(3);
+
+    public static Command Create()
+    {
+        var command = new Command("restore", "Restores a process from a checkpoint image (criu), or wakes one paused by the pause engine.");
+        var directoryArgument = new Argument<string>("image-dir") { Description = "The image directory the checkpoint wrote." };
+        var newArguments = new Argument<string[]>("arguments")
+        {
+            Description = "New arguments for the application's restore entry point, after --.",
+            Arity = ArgumentArity.ZeroOrMore,
+        };
+        var criuPath = CriuOptions.CriuPathOption();
+        var format = CommonOptions.FormatOption();
+        command.Arguments.Add(directoryArgument);
+        command.Arguments.Add(newArguments);
+        command.Options.Add(criuPath);
+        command.Options.Add(format);
+        CommandRunner.SetAction(command, (result, cancellationToken) =>
+        {
+            var restore = new Restore(
+                Path.GetFullPath(result.GetValue(directoryArgument)!), result.GetValue(newArguments) ?? [], result.GetValue(criuPath), result.GetValue(format));
+            return restore.ExecuteAsync(cancellationToken);
+        });
+        return command;
+    }
+
+    private sealed class Restore(string directory, string[] arguments, string? criuPath, OutputFormat format)
+    {
+        public async Task<ReturnCode> ExecuteAsync(CancellationToken cancellationToken)
+        {
+            if (ImageDirectory.FindUnsafeOwnership(directory) is { } unsafeReason)
+            {
+                throw new ToolException(ReturnCode.ImageUnusable, $"Refusing to restore {directory}: {unsafeReason}");
+            }
+
+            ImageMetadata metadata;
+            try
+            {
+                metadata = ImageMetadata.Read(directory);
+            }
+            catch (Exception exception) when (exception is InvalidDataException or System.Text.Json.JsonException or IOException)
+            {
+                throw new ToolException(ReturnCode.ImageUnusable, $"{directory} cannot be restored: {exception.Message}");
+            }
+
+            return metadata.Engine switch
+            {
+                "pause" => await WakePausedAsync(metadata, cancellationToken).ConfigureAwait(false),
+                "criu" => await RestoreCriuAsync(metadata, cancellationToken).ConfigureAwait(false),
+                _ => throw new ToolException(ReturnCode.ImageUnusable, $"{directory} holds a '{metadata.Engine}' image, which dotnet crac cannot restore."),
+            };
+        }
+
+        private async Task<ReturnCode> WakePausedAsync(ImageMetadata metadata, CancellationToken cancellationToken)
+        {
+            string pidFile = Path.Combine(directory, PauseEngine.PidFileName);
+            if (!File.Exists(pidFile) || !int.TryParse(File.ReadAllText(pidFile).Trim(), CultureInfo.InvariantCulture, out int pid))
+            {
+                throw new ToolException(ReturnCode.ImageUnusable, $"{directory} has no paused process: {pidFile} is missing (was it resumed already?).");
+            }
+
+            if (!TargetProcess.Exists(pid))
+            {
+                throw new ToolException(ReturnCode.ProcessNotFound, $"The paused process {pid} of {directory} no longer exists; there is nothing to resume.");
+            }
+
+            DateTimeOffset started = DateTimeOffset.UtcNow;
+            var stopwatch = Stopwatch.StartNew();
+            TargetProcess target = TargetProcess.Open(pid);
+            return await WakeAndReportAsync(target, metadata, started, stopwatch, criuMilliseconds: null, detached: true, cancellationToken).ConfigureAwait(false);
+        }
+
+        private async Task<ReturnCode> RestoreCriuAsync(ImageMetadata metadata, CancellationToken cancellationToken)
+        {
+            IReadOnlyList<string> missing = CpuFeatures.Missing(metadata.CpuFeatures);
+            if (missing.Count > 0)
+            {
+                throw new ToolException(ReturnCode.ImageUnusable, $"Refusing to restore {directory}: {CpuFeatures.MissingMessage(missing)}");
+            }
+
+            if (!File.Exists(Path.Combine(metadata.RuntimeDirectory, "System.Private.CoreLib.dll"))
+                || (metadata.ProcessPath is not null && !File.Exists(metadata.ProcessPath)))
+            {
+                throw new ToolException(ReturnCode.ImageUnusable,
+                    $"Refusing to restore {directory}: the runtime it ran on ({metadata.Runtime} in {metadata.RuntimeDirectory}, host {metadata.ProcessPath}) is no longer installed here. " +
+                    "Install that runtime version again, or take a new checkpoint on the installed one.");
+            }
+
+            CriuBinary criu;
+            try
+            {
+                criu = CriuBinary.Locate(criuPath);
+            }
+            catch (CriuUnavailableException exception)
+            {
+                throw new ToolException(ReturnCode.CriuUnavailable, exception.Message + " (`dotnet crac doctor` checks the CRIU set-up)");
+            }
+
+            await WaitForPidAsync(metadata.Pid, cancellationToken).ConfigureAwait(false);
+
+            // A process whose stdio was a terminal comes back into this terminal, in the foreground,
+            // as `java -XX:CRaCRestoreFrom` does; any other comes back detached, writing to our stdio.
+            bool foreground = metadata.Interactive && Libc.isatty(0) == 1 && Libc.isatty(1) == 1;
+            CriuSettings settings = metadata.Criu ?? new CriuSettings { ShellJob = true };
+            string pidDirectory = Directory.CreateTempSubdirectory("dotnet-crac-restore-").FullName;
+            string pidFile = Path.Combine(pidDirectory, "pid");
+            List<string> criuArguments = CriuCommandLine.Restore(directory, settings, detached: !foreground, pidFile, foreground ? [] : InheritedStdio(metadata));
+
+            DateTimeOffset started = DateTimeOffset.UtcNow;
+            var stopwatch = Stopwatch.StartNew();
+            try
+            {
+                if (!foreground)
+                {
+                    string output = CriuBinary.Run(criu.Path, criuArguments, TimeSpan.FromMinutes(5), out int exitCode);
+                    double criuMilliseconds = stopwatch.Elapsed.TotalMilliseconds;
+                    ImageDirectory.MakeFilesPrivate(directory);
+                    if (exitCode != 0)
+                    {
+                        throw RestoreFailed(exitCode, output, metadata.Pid);
+                    }
+
+                    TargetProcess target = TargetProcess.Open(ReadPid(pidFile) ?? metadata.Pid);
+                    return await WakeAndReportAsync(target, metadata, started, stopwatch, criuMilliseconds, detached: true, cancellationToken).ConfigureAwait(false);
+                }
+
+                return await RestoreInForegroundAsync(criu, criuArguments, pidFile, metadata, started, stopwatch, cancellationToken).ConfigureAwait(false);
+            }
+            finally
+            {
+                Directory.Delete(pidDirectory, recursive: true);
+            }
+        }
+
+        private async Task<ReturnCode> RestoreInForegroundAsync(
+            CriuBinary criu, List<string> criuArguments, string pidFile, ImageMetadata metadata, DateTimeOffset started, Stopwatch stopwatch, CancellationToken cancellationToken)
+        {
+            var start = new ProcessStartInfo(criu.Path) { UseShellExecute = false };
+            criuArguments.ForEach(start.ArgumentList.Add);
+            using Process criuProcess = Process.Start(start)!;
+            while (ReadPid(pidFile) is null && !criuProcess.HasExited)
+            {
+                await Task.Delay(5, CancellationToken.None).ConfigureAwait(false);
+            }
+
+            if (ReadPid(pidFile) is not { } pid)
+            {
+                await criuProcess.WaitForExitAsync(CancellationToken.None).ConfigureAwait(false);
+                throw RestoreFailed(criuProcess.ExitCode, string.Empty, metadata.Pid);
+            }
+
+            double criuMilliseconds = stopwatch.Elapsed.TotalMilliseconds;
+            ReturnCode woken = await WakeAndReportAsync(TargetProcess.Open(pid), metadata, started, stopwatch, criuMilliseconds, detached: false, cancellationToken)
+                .ConfigureAwait(false);
+            if (woken != ReturnCode.Ok)
+            {
+                return woken;
+            }
+
+            // CRIU stays until the restored process exits and passes on its exit code.
+            await criuProcess.WaitForExitAsync(CancellationToken.None).ConfigureAwait(false);
+            return (ReturnCode)criuProcess.ExitCode;
+        }
+
+        /// <summary>Wakes the restored (or paused) process with this shell's environment and the new arguments, then reports.</summary>
+        private async Task<ReturnCode> WakeAndReportAsync(
+            TargetProcess target, ImageMetadata metadata, DateTimeOffset started, Stopwatch stopwatch, double? criuMilliseconds, bool detached, CancellationToken cancellationToken)
+        {
+            var client = new AgentClient(target);
+            var environment = new Dictionary<string, string>(StringComparer.Ordinal);
+            foreach (DictionaryEntry variable in Environment.GetEnvironmentVariables())
+            {
+                environment[(string)variable.Key] = (string?)variable.Value ?? string.Empty;
+            }
+
+            var resume = new ResumeCommand
+            {
+                Kind = ResumeKinds.Restored,
+                Environment = environment,
+                Arguments = [.. arguments],
+                RestoreStartedAt = started,
+            };
+            ResumeReply reply = await client.SendAsync(AgentCommands.Resume, resume, CracJsonContext.Default.ResumeCommand, CracJsonContext.Default.ResumeReply, cancellationToken)
+                .ConfigureAwait(false);
+            if (!reply.Resumed)
+            {
+                throw new ToolException(ReturnCode.RestoreFailed,
+                    $"Process {target.Display} was restored but did not wait to be woken (no checkpoint was waiting in it); its after-restore notifications did not run.");
+            }
+
+            CheckpointReportMessage? report = await WaitForAfterRestoreAsync(client, reply.CheckpointId, cancellationToken).ConfigureAwait(false);
+            double total = stopwatch.Elapsed.TotalMilliseconds;
+            if (format == OutputFormat.Json)
+            {
+                ToolJsonContext.Write(new RestoreResult(target.Pid, directory, metadata.Engine, total, detached, report), ToolJsonContext.Default.RestoreResult);
+            }
+            else
+            {
+                string how = criuMilliseconds is { } criu ? $"CRIU {Formatting.Duration(criu)}, " : string.Empty;
+                Console.Out.WriteLine(
+                    $"Restored process {target.Display} from {directory} in {Formatting.Duration(total)} ({how}after-restore done), generation {report?.Generation.ToString(CultureInfo.InvariantCulture) ?? "?"}.");
+                if (report?.Failure is { } failure)
+                {
+                    Console.Error.WriteLine($"Error: process {target.Display} was restored, but a restore notification failed:");
+                    Console.Error.Write(ExceptionTreeRenderer.Render(failure));
+                }
+            }
+
+            return report?.Failure is null ? ReturnCode.Ok : ReturnCode.RestoreFailed;
+        }
+
+        private static async Task<CheckpointReportMessage?> WaitForAfterRestoreAsync(AgentClient client, string? checkpointId, CancellationToken cancellationToken)
+        {
+            if (checkpointId is null)
+            {
+                // A checkpoint the application took itself: no outcome to ask the agent for.
+                return null;
+            }
+
+            DateTime deadline = DateTime.UtcNow.AddSeconds(90);
+            while (DateTime.UtcNow < deadline)
+            {
+                OutcomeReply outcome = await client.SendAsync(
+                    AgentCommands.Outcome, new OutcomeCommand(checkpointId), CracJsonContext.Default.OutcomeCommand, CracJsonContext.Default.OutcomeReply, cancellationToken)
+                    .ConfigureAwait(false);
+                if (outcome.State == CheckpointStates.Done)
+                {
+                    return outcome.Report;
+                }
+
+                await Task.Delay(20, cancellationToken).ConfigureAwait(false);
+            }
+
+            throw new ToolException(ReturnCode.Timeout, $"Process {client.Target.Display} was restored, but its after-restore notifications did not finish within 90 s.");
+        }
+
+        /// <summary>
+        /// The original's pid must be free. A just-killed original stays a zombie for a second or
+        /// two: wait for it; anything else holding the pid is a conflict the operator must resolve.
+        /// </summary>
+        private static async Task WaitForPidAsync(int pid, CancellationToken cancellationToken)
+        {
+            var stopwatch = Stopwatch.StartNew();
+            while (Directory.Exists($"/proc/{pid}") && stopwatch.Elapsed < ZombieWait)
+            {
+                if (!IsZombieOrExiting(pid))
+                {
+                    break;
+                }
+
+                await Task.Delay(20, cancellationToken).ConfigureAwait(false);
+            }
+
+            if (Directory.Exists($"/proc/{pid}"))
+            {
+                string holder = TargetProcess.ReadName(pid);
+                throw new ToolException(ReturnCode.PidConflict,
+                    $"Cannot restore: pid {pid}, which the checkpointed process had and must have again, is in use by {holder} (pid {pid}). " +
+                    "CRIU restores a process with its original pid. If that is the original still running (a --keep-running checkpoint), stop it first; " +
+                    "if it is another process, stop it, or restore in a new pid namespace (e.g. a fresh container).");
+            }
+        }
+
+        private static bool IsZombieOrExiting(int pid)
+        {
+            try
+            {
+                string stat = File.ReadAllText($"/proc/{pid}/stat");
+                char state = stat[stat.LastIndexOf(')') + 2];
+                return state is 'Z' or 'X';
+            }
+            catch (IOException)
+            {
+                return true;
+            }
+        }
+
+        /// <summary>
+        /// --inherit-fd keys for the original's stdio pipes and files, so the restored process
+        /// writes to this command's stdio (and a log file that grew since does not fail the restore).
+        /// </summary>
+        private static IEnumerable<string> InheritedStdio(ImageMetadata metadata)
+        {
+            var seen = new HashSet<string>(StringComparer.Ordinal);
+            for (int fd = 0; fd < Math.Min(3, metadata.Stdio.Count); fd++)
+            {
+                string? target = metadata.Stdio[fd];
+                string? key = target switch
+                {
+                    null => null,
+                    _ when target.StartsWith("pipe:[", StringComparison.Ordinal) => target,
+                    _ when target.StartsWith('/') && !target.StartsWith("/dev/", StringComparison.Ordinal) => target[1..],
+                    _ => null,
+                };
+                if (key is not null && seen.Add(key))
+                {
+                    yield return $"fd[{fd}]:{key}";
+                }
+            }
+        }
+
+        private ToolException RestoreFailed(int exitCode, string output, int pid)
+        {
+            string summary = CriuLog.Summarize("restore", exitCode, Path.Combine(directory, CriuCommandLine.RestoreLog), output);
+            return summary.Contains("Can't fork for", StringComparison.Ordinal)
+                ? new ToolException(ReturnCode.PidConflict, $"Cannot restore {directory}: pid {pid} is taken. {summary}")
+                : new ToolException(ReturnCode.RestoreFailed, $"Cannot restore {directory}: {summary}");
+        }
+
+        private static int? ReadPid(string pidFile)
+        {
+            try
+            {
+                return int.TryParse(File.ReadAllText(pidFile).Trim(), CultureInfo.InvariantCulture, out int pid) ? pid : null;
+            }
+            catch (IOException)
+            {
+                return null;
+            }
+        }
+    }
+}

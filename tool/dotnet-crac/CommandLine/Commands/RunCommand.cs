@@ -1,0 +1,59 @@
+using System.CommandLine;
+using System.Diagnostics;
+using Crac.FileDescriptors;
+using Crac.Tool.Agent;
+
+namespace Crac.Tool.CommandLine.Commands;
+
+/// <summary>Starts any .NET command with the agent loaded, like <c>dotnet-trace collect -- &lt;command&gt;</c>.</summary>
+internal static class RunCommand
+{
+    public const string StartupHooksVariable = "DOTNET_STARTUP_HOOKS";
+
+    public static Command Create()
+    {
+        var command = new Command("run", "Runs a .NET command with the dotnet-crac agent loaded: dotnet crac run -- dotnet app.dll");
+        var commandLine = new Argument<string[]>("command") { Description = "The command and its arguments, after --.", Arity = ArgumentArity.OneOrMore };
+        var collect = new Option<bool>("--collect-fd-stacktraces") { Description = "Record where each file descriptor is opened (CRAC_COLLECT_FD_STACKTRACES=true)." };
+        command.Arguments.Add(commandLine);
+        command.Options.Add(collect);
+        CommandRunner.SetAction(command, async (result, cancellationToken) =>
+        {
+            string[] arguments = result.GetValue(commandLine) ?? [];
+            var start = new ProcessStartInfo(arguments[0]) { UseShellExecute = false };
+            foreach (string argument in arguments.Skip(1))
+            {
+                start.ArgumentList.Add(argument);
+            }
+
+            ConfigureAgent(start.Environment, result.GetValue(collect));
+            Process process;
+            try
+            {
+                process = Process.Start(start) ?? throw new ToolException(ReturnCode.ArgumentError, $"Could not start {arguments[0]}.");
+            }
+            catch (System.ComponentModel.Win32Exception exception)
+            {
+                throw new ToolException(ReturnCode.ArgumentError, $"Could not start '{arguments[0]}': {exception.Message}.");
+            }
+
+            // Ctrl+C reaches the child too (same process group): wait for it rather than leave it orphaned.
+            await process.WaitForExitAsync(CancellationToken.None).ConfigureAwait(false);
+            return (ReturnCode)process.ExitCode;
+        });
+        return command;
+    }
+
+    /// <summary>Adds the agent to DOTNET_STARTUP_HOOKS (keeping hooks already there) and, if asked, fd origin recording.</summary>
+    public static void ConfigureAgent(IDictionary<string, string?> environment, bool collectFdStackTraces)
+    {
+        string agent = TargetProcess.AgentPath;
+        environment.TryGetValue(StartupHooksVariable, out string? hooks);
+        environment[StartupHooksVariable] = string.IsNullOrEmpty(hooks) ? agent : $"{hooks}{Path.PathSeparator}{agent}";
+        if (collectFdStackTraces)
+        {
+            environment[FdOrigins.EnvironmentVariable] = "true";
+            FdOrigins.ConfigurePreload(environment, AppContext.BaseDirectory);
+        }
+    }
+}

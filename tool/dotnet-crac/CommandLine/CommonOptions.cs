@@ -1,0 +1,67 @@
+using System.CommandLine;
+using Crac.Tool.Agent;
+
+namespace Crac.Tool.CommandLine;
+
+internal enum OutputFormat
+{
+    Text,
+    Json,
+}
+
+/// <summary>The options every process command shares, as in dotnet-trace and dotnet-counters.</summary>
+internal static class CommonOptions
+{
+    public static Argument<int?> ProcessIdArgument() => new("pid")
+    {
+        Description = "The id of the process (or use -p / -n).",
+        Arity = ArgumentArity.ZeroOrOne,
+    };
+
+    public static Option<int?> ProcessIdOption() => new("--process-id", "-p")
+    {
+        Description = "The id of the process.",
+    };
+
+    public static Option<string?> NameOption() => new("--name", "-n")
+    {
+        Description = "The name of the process: its application assembly or executable name.",
+    };
+
+    public static Option<OutputFormat> FormatOption() => new("--format")
+    {
+        Description = "The output format: text or json.",
+        DefaultValueFactory = _ => OutputFormat.Text,
+    };
+
+    /// <summary>The pid argument and the -p, -n and --format options, added to a command.</summary>
+    public sealed class ProcessSelection
+    {
+        private readonly Argument<int?> _pid = ProcessIdArgument();
+        private readonly Option<int?> _processId = ProcessIdOption();
+        private readonly Option<string?> _name = NameOption();
+        private readonly Option<OutputFormat> _format = FormatOption();
+
+        public ProcessSelection(Command command)
+        {
+            command.Arguments.Add(_pid);
+            command.Options.Add(_processId);
+            command.Options.Add(_name);
+            command.Options.Add(_format);
+        }
+
+        public OutputFormat Format(ParseResult result) => result.GetValue(_format);
+
+        public TargetProcess Resolve(ParseResult result)
+        {
+            int? fromArgument = result.GetValue(_pid);
+            int? fromOption = result.GetValue(_processId);
+            if (fromArgument is not null && fromOption is not null && fromArgument != fromOption)
+            {
+                throw new ToolException(ReturnCode.ArgumentError, $"Two different process ids were given ({fromArgument} and -p {fromOption}); give one.");
+            }
+
+            return TargetProcess.Resolve(fromArgument ?? fromOption, result.GetValue(_name));
+        }
+    }
+}

@@ -1,0 +1,47 @@
+namespace Crac.Tool;
+
+/// <summary>The tool's exit codes, one per kind of failure, as dotnet-trace has.</summary>
+internal enum ReturnCode
+{
+    Ok = 0,
+
+    /// <summary>The command line is wrong (System.CommandLine's own parse errors exit with 1 too).</summary>
+    ArgumentError = 1,
+
+    /// <summary>The checkpoint (or dry run) failed; the exception tree says why.</summary>
+    CheckpointFailed = 2,
+
+    /// <summary>The restore failed, or a restore notification failed.</summary>
+    RestoreFailed = 3,
+
+    ProcessNotFound = 4,
+
+    NotDotNetProcess = 5,
+
+    AgentNotLoaded = 6,
+
+    PermissionDenied = 7,
+
+    Timeout = 8,
+
+    TargetExited = 9,
+
+    ProtocolMismatch = 10,
+
+    /// <summary>The agent refused the request (busy, unknown command, malformed argument).</summary>
+    AgentError = 11,
+
+    CriuUnavailable = 12,
+
+    ImageUnusable = 13,
+
+    PidConflict = 14,
+
+    UnknownError = 15,
+}
+
+/// <summary>A failure the operator can act on: the message names the cause and the fix.</summary>
+internal sealed class ToolException(ReturnCode code, string message, Exception? inner = null) : Exception(message, inner)
+{
+    public ReturnCode Code { get; } = code;
+}
