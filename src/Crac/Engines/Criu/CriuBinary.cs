@@ -93,13 +93,17 @@ internal sealed partial record CriuBinary(string Path, Version Version)
         return match.Success ? Version.Parse(match.Groups[1].Value.Count(c => c == '.') == 0 ? match.Groups[1].Value + ".0" : match.Groups[1].Value) : null;
     }
 
-    /// <summary>Runs CRIU with an argument vector (never a shell string) and returns stdout and stderr together.</summary>
-    public static string Run(string path, IEnumerable<string> arguments, TimeSpan timeout, out int exitCode)
+    /// <summary>
+    /// Runs CRIU with an argument vector (never a shell string) and returns stdout and stderr
+    /// together. A restore must not capture them (<paramref name="capture"/> false): the restored
+    /// process inherits CRIU's stdio, and would hold the capture pipe open for ever.
+    /// </summary>
+    public static string Run(string path, IEnumerable<string> arguments, TimeSpan timeout, out int exitCode, bool capture = true)
     {
         var start = new ProcessStartInfo(path)
         {
-            RedirectStandardOutput = true,
-            RedirectStandardError = true,
+            RedirectStandardOutput = capture,
+            RedirectStandardError = capture,
             UseShellExecute = false,
         };
         foreach (string argument in arguments)
@@ -110,8 +114,8 @@ internal sealed partial record CriuBinary(string Path, Version Version)
         try
         {
             using Process process = Process.Start(start)!;
-            Task<string> stdout = process.StandardOutput.ReadToEndAsync();
-            Task<string> stderr = process.StandardError.ReadToEndAsync();
+            Task<string> stdout = capture ? process.StandardOutput.ReadToEndAsync() : Task.FromResult(string.Empty);
+            Task<string> stderr = capture ? process.StandardError.ReadToEndAsync() : Task.FromResult(string.Empty);
             if (!process.WaitForExit(timeout))
             {
                 process.Kill(entireProcessTree: true);

@@ -58,19 +58,44 @@ internal sealed class CriuEngine : CheckpointEngine
 
     private static async Task<EngineResult> WaitForToolAsync(EngineRequest request, ImageMetadata metadata, string directory, bool keepRunning)
     {
+        var detector = new RestoreDetector();
         Task<RestoreSignal> wake = RestoreGate.Arm(new DumpInstructions(metadata, directory, request.Options.EngineOptions.Text, keepRunning));
         request.ReportPhase(CheckpointStates.WaitingForDump);
 
         // If the tool dies before it dumps, the process must not wait for ever: it rolls back.
-        TimeSpan limit = request.Options.Timeout == Timeout.InfiniteTimeSpan ? Timeout.InfiniteTimeSpan : request.Options.Timeout + TimeSpan.FromSeconds(60);
-        if (await Task.WhenAny(wake, Task.Delay(limit)).ConfigureAwait(false) != wake)
+        TimeSpan limit = request.Options.Timeout == Timeout.InfiniteTimeSpan ? TimeSpan.FromHours(1) : request.Options.Timeout + TimeSpan.FromSeconds(60);
+        var waited = System.Diagnostics.Stopwatch.StartNew();
+        while (!wake.IsCompleted)
         {
-            RestoreGate.Disarm();
-            return Failed(new TimeoutException(
-                $"dotnet crac did not dump the process within {limit.TotalSeconds:0} s of it being ready (did the tool exit?). The checkpoint is abandoned."), directory);
+            if (detector.Restored)
+            {
+                // Restored by a CRIU that did not wake us (a plain `criu restore`): carry on as restored.
+                return await RestoredAsync(wake, directory).ConfigureAwait(false);
+            }
+
+            if (waited.Elapsed > limit)
+            {
+                RestoreGate.Disarm();
+                return Failed(new TimeoutException(
+                    $"dotnet crac did not dump the process within {limit.TotalSeconds:0} s of it being ready (did the tool exit?). The checkpoint is abandoned."), directory);
+            }
+
+            await Task.WhenAny(wake, Task.Delay(50)).ConfigureAwait(false);
         }
 
         return ToResult(await wake.ConfigureAwait(false), directory);
+    }
+
+    /// <summary>In a restored process: give `dotnet crac restore` a moment to hand over its environment and arguments.</summary>
+    private static async Task<EngineResult> RestoredAsync(Task<RestoreSignal> wake, string directory)
+    {
+        await Task.WhenAny(wake, Task.Delay(RestoreWakeTimeout)).ConfigureAwait(false);
+        RestoreGate.Disarm();
+        return new EngineResult(EngineResultKind.Restored)
+        {
+            ImageDirectory = directory,
+            Restore = wake.IsCompleted ? wake.Result.Context : new RestoreContext(null, null, null),
+        };
     }
 
     private static async Task<EngineResult> DumpSelfAsync(EngineRequest request, ImageMetadata metadata, string directory, bool keepRunning)
@@ -87,6 +112,7 @@ internal sealed class CriuEngine : CheckpointEngine
             return Failed(exception, directory);
         }
 
+        var detector = new RestoreDetector();
         Task<RestoreSignal> wake = RestoreGate.Arm();
         try
         {
@@ -103,6 +129,11 @@ internal sealed class CriuEngine : CheckpointEngine
         var waited = System.Diagnostics.Stopwatch.StartNew();
         while (!wake.IsCompleted)
         {
+            if (detector.Restored)
+            {
+                return await RestoredAsync(wake, directory).ConfigureAwait(false);
+            }
+
             if (CriuDump.SelfDumpExitCode(directory) is { } exitCode)
             {
                 if (exitCode != 0)
@@ -118,13 +149,7 @@ internal sealed class CriuEngine : CheckpointEngine
                 }
 
                 // A successful dump without keep-running kills the original: this is a restored process.
-                await Task.WhenAny(wake, Task.Delay(RestoreWakeTimeout)).ConfigureAwait(false);
-                RestoreGate.Disarm();
-                return new EngineResult(EngineResultKind.Restored)
-                {
-                    ImageDirectory = directory,
-                    Restore = wake.IsCompleted ? wake.Result.Context : new RestoreContext(null, null, null),
-                };
+                return await RestoredAsync(wake, directory).ConfigureAwait(false);
             }
 
             if (waited.Elapsed > limit)

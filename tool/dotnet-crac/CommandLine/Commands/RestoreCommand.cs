@@ -134,7 +134,7 @@ internal static class RestoreCommand
             {
                 if (!foreground)
                 {
-                    string output = CriuBinary.Run(criu.Path, criuArguments, TimeSpan.FromMinutes(5), out int exitCode);
+                    string output = CriuBinary.Run(criu.Path, criuArguments, TimeSpan.FromMinutes(5), out int exitCode, capture: false);
                     double criuMilliseconds = stopwatch.Elapsed.TotalMilliseconds;
                     ImageDirectory.MakeFilesPrivate(directory);
                     if (exitCode != 0)
