@@ -53,6 +53,11 @@ if (options.LeakListenerPort is { } port)
     }
 }
 
+for (int i = 0; i < options.LeakMany; i++)
+{
+    leaks.Add(File.OpenRead(typeof(SampleOptions).Assembly.Location.Replace("SampleApp.dll", "SampleApp.deps.json")));
+}
+
 Process? child = null;
 if (options.LeakPipe)
 {
@@ -201,6 +206,8 @@ internal sealed record SampleOptions
 
     public string? AppendLog { get; init; }
 
+    public int LeakMany { get; init; }
+
     public string? ReportFile { get; init; }
 
     public bool SelfCheckpoint { get; init; }
@@ -222,6 +229,7 @@ internal sealed record SampleOptions
                 "--leak-pipe" => options with { LeakPipe = true },
                 "--leak-native" => options with { LeakNativeFile = Next() },
                 "--append-log" => options with { AppendLog = Next() },
+                "--leak-many" => options with { LeakMany = int.Parse(Next(), CultureInfo.InvariantCulture) },
                 "--report-file" => options with { ReportFile = Next() },
                 "--self-checkpoint" => options with { SelfCheckpoint = true },
                 _ => throw new ArgumentException($"Unknown option {args[i]}"),

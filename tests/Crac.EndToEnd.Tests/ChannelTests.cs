@@ -1,0 +1,184 @@
+using System.Diagnostics;
+using System.Diagnostics.Tracing;
+using Crac.EndToEnd.Tests.Infrastructure;
+using Crac.Engines.Criu;
+using Crac.Protocol;
+using Crac.Tool.Agent;
+using Microsoft.Diagnostics.NETCore.Client;
+using Microsoft.Diagnostics.Tracing;
+
+namespace Crac.EndToEnd.Tests;
+
+/// <summary>The agent's side of the diagnostics channel, exercised with raw requests and odd clients.</summary>
+[TestClass]
+public sealed class ChannelTests
+{
+    [TestMethod]
+    public async Task AnUnknownCommandOrAMalformedPayloadGetsAClearErrorAndTheAppCarriesOn()
+    {
+        using SampleProcess app = await SampleProcess.StartAsync();
+        var client = new AgentClient(TargetProcess.Open(app.Pid));
+
+        AgentReply unknown = await client.SendRawAsync("jump", "{}", AgentClient.DefaultReplyTimeout, CancellationToken.None);
+        AgentReply malformed = await client.SendRawAsync(AgentCommands.Outcome, "{not json", AgentClient.DefaultReplyTimeout, CancellationToken.None);
+        AgentReply wrongShape = await client.SendRawAsync(AgentCommands.Resume, """{"kind":"sideways"}""", AgentClient.DefaultReplyTimeout, CancellationToken.None);
+
+        Assert.AreEqual(AgentErrorCodes.UnknownCommand, unknown.Error?.Code);
+        StringAssert.Contains(unknown.Error!.Message, "Unknown command 'jump'. The commands are: help, status, fds, checkpoint, outcome, resume.");
+        Assert.AreEqual(AgentErrorCodes.BadRequest, malformed.Error?.Code);
+        StringAssert.StartsWith(malformed.Error!.Message, "Malformed 'outcome' request:");
+        Assert.AreEqual(AgentErrorCodes.BadRequest, wrongShape.Error?.Code);
+        StringAssert.Contains(wrongShape.Error!.Message, "unknown resume kind 'sideways'");
+        ToolResult status = await ToolRun.RunAsync("status", app.Pid.ToString());
+        Assert.AreEqual(0, status.ExitCode, status.ToString());
+    }
+
+    [TestMethod]
+    public async Task AValueWithQuotesSemicolonsAndNonAsciiArrivesIntactAndInjectsNothing()
+    {
+        using SampleProcess app = await SampleProcess.StartAsync();
+        var client = new AgentClient(TargetProcess.Open(app.Pid));
+
+        // Unencoded, a '"' would let the rest of this value become a key of its own.
+        AgentReply reply = await client.SendRawAsync(AgentCommands.Outcome, """{"checkpointId":"x\";crac.cmd=fds;é ✓"}""", AgentClient.DefaultReplyTimeout, CancellationToken.None);
+
+        Assert.AreEqual(AgentErrorCodes.NotFound, reply.Error?.Code);
+        StringAssert.Contains(reply.Error!.Message, "No checkpoint with id x\";crac.cmd=fds;é ✓ is known");
+    }
+
+    [TestMethod]
+    public async Task AMismatchedProtocolVersionIsRefusedByTheAgentAndNamed()
+    {
+        using SampleProcess app = await SampleProcess.StartAsync();
+        var client = new AgentClient(TargetProcess.Open(app.Pid));
+
+        AgentReply reply = await client.SendRawAsync(AgentCommands.Status, "{}", AgentClient.DefaultReplyTimeout, CancellationToken.None, protocolVersion: 99);
+
+        Assert.AreEqual(AgentErrorCodes.ProtocolMismatch, reply.Error?.Code);
+        StringAssert.Contains(reply.Error!.Message, $"speaks protocol {AgentProtocol.Version}, but the request uses protocol '99'");
+        Assert.AreEqual(AgentProtocol.Version, reply.ProtocolVersion);
+    }
+
+    [TestMethod]
+    public async Task AnOversizedArgumentIsRefusedBeforeItIsSentAndTheAppIsUnaffected()
+    {
+        using SampleProcess app = await SampleProcess.StartAsync();
+
+        ToolResult result = await ToolRun.RunAsync("checkpoint", app.Pid.ToString(), "--engine-options", new string('x', 40_000));
+
+        Assert.AreEqual(1, result.ExitCode, result.ToString());
+        StringAssert.Contains(result.Stderr, "The arguments of 'checkpoint' are too large for the diagnostics channel");
+        Assert.AreEqual(0, (await ToolRun.RunAsync("status", app.Pid.ToString())).ExitCode);
+    }
+
+    [TestMethod]
+    public async Task AReplyLargerThanOneEventArrivesInChunks()
+    {
+        using SampleProcess app = await SampleProcess.StartAsync(["--leak-many", "600"]);
+
+        ToolResult result = await ToolRun.RunAsync("fds", app.Pid.ToString(), "--format", "json");
+
+        Assert.AreEqual(0, result.ExitCode, result.ToString());
+        Assert.IsTrue(result.Stdout.Length > 3 * AgentProtocol.ReplyChunkChars, $"the reply should need several chunks: {result.Stdout.Length} chars");
+        using var document = System.Text.Json.JsonDocument.Parse(result.Stdout);
+        int depsFiles = document.RootElement.GetProperty("fds").EnumerateArray().Count(fd => fd.GetProperty("target").GetString()!.EndsWith("SampleApp.deps.json"));
+        Assert.AreEqual(600, depsFiles);
+    }
+
+    [TestMethod]
+    public async Task TwoToolsAtOnceEachGetTheirOwnReply()
+    {
+        using SampleProcess app = await SampleProcess.StartAsync();
+
+        Task<ToolResult>[] runs =
+        [
+            ToolRun.RunAsync("status", app.Pid.ToString(), "--format", "json"),
+            ToolRun.RunAsync("fds", app.Pid.ToString(), "--format", "json"),
+            ToolRun.RunAsync("status", app.Pid.ToString(), "--format", "json"),
+            ToolRun.RunAsync("checkpoint", app.Pid.ToString()),
+        ];
+        ToolResult[] results = await Task.WhenAll(runs);
+
+        foreach (ToolResult result in results)
+        {
+            Assert.AreEqual(0, result.ExitCode, result.ToString());
+        }
+
+        StringAssert.Contains(results[0].Stdout, "\"checkpointability\"");
+        StringAssert.Contains(results[1].Stdout, "\"fds\"");
+        StringAssert.Contains(results[3].Stdout, "succeeded");
+    }
+
+    [TestMethod]
+    public async Task ASessionLeftOpenByADeadClientIsClosedAndTheAppStaysHealthy()
+    {
+        using SampleProcess app = await SampleProcess.StartAsync();
+        var arguments = new Dictionary<string, string>
+        {
+            [AgentProtocol.ArgumentKeys.Version] = AgentProtocol.Encode("1"),
+            [AgentProtocol.ArgumentKeys.RequestId] = AgentProtocol.Encode("dead-client"),
+            [AgentProtocol.ArgumentKeys.Command] = AgentProtocol.Encode(AgentCommands.Status),
+            [AgentProtocol.ArgumentKeys.Payload] = AgentProtocol.Encode("{}"),
+        };
+        var provider = new EventPipeProvider(AgentProtocol.ProviderName, EventLevel.Informational, (long)AgentProtocol.Keywords.Reply, arguments);
+
+        // Dispose without Stop: what a killed client leaves behind.
+        EventPipeSession session = new DiagnosticsClient(app.Pid).StartEventPipeSession([provider], requestRundown: false, circularBufferMB: 1);
+        Assert.AreEqual(1, CriuDump.CountDiagnosticsSessions(app.Pid));
+        session.Dispose();
+
+        await ProcessRunner.WaitUntilAsync(() => CriuDump.CountDiagnosticsSessions(app.Pid) == 0, TimeSpan.FromSeconds(10), "the dead session to be closed");
+        Assert.AreEqual(0, (await ToolRun.RunAsync("checkpoint", app.Pid.ToString())).ExitCode);
+    }
+
+    [TestMethod]
+    public async Task TheToolKilledMidCommandLeavesTheAppHealthyAndItsSessionClosed()
+    {
+        using SampleProcess app = await SampleProcess.StartAsync(["--slow-resource", "3000"]);
+        string directory = Directory.CreateTempSubdirectory("crac-kill-").FullName;
+        using Process tool = ProcessRunner.Start("dotnet", [Paths.Tool, "checkpoint", app.Pid.ToString()], Path.Combine(directory, "out"), null, null);
+        await app.WaitForOutputAsync("slow-resource: draining");
+        Thread.Sleep(300);
+        tool.Kill(entireProcessTree: true);
+
+        await ProcessRunner.WaitUntilAsync(() => CriuDump.CountDiagnosticsSessions(app.Pid) == 0, TimeSpan.FromSeconds(10), "the killed tool's session to be closed");
+        await ProcessRunner.WaitUntilAsync(() => app.Output.Contains("resource-1: after restore"), TimeSpan.FromSeconds(20), "the checkpoint to finish without the tool");
+        ToolResult status = await ToolRun.RunAsync("status", app.Pid.ToString());
+        StringAssert.Contains(status.Stdout, "Last checkpoint:      restored");
+        Directory.Delete(directory, recursive: true);
+    }
+
+    [TestMethod]
+    public async Task TracingUsersSeeCheckpointEventsAndRestoreCounters()
+    {
+        using SampleProcess app = await SampleProcess.StartAsync();
+        var provider = new EventPipeProvider(
+            AgentProtocol.ProviderName, EventLevel.Informational, (long)AgentProtocol.Keywords.Lifecycle,
+            new Dictionary<string, string> { ["EventCounterIntervalSec"] = "1" });
+        using EventPipeSession session = new DiagnosticsClient(app.Pid).StartEventPipeSession([provider], requestRundown: false, circularBufferMB: 4);
+        var events = new List<string>();
+        double restoreCount = -1;
+        var source = new EventPipeEventSource(session.EventStream);
+        source.Dynamic.All += data =>
+        {
+            lock (events)
+            {
+                events.Add(data.EventName);
+                if (data.EventName == "EventCounters" && data.PayloadValue(0) is IDictionary<string, object> wrapper
+                    && wrapper["Payload"] is IDictionary<string, object> counter && (string)counter["Name"] == "restore-count")
+                {
+                    restoreCount = Convert.ToDouble(counter["Mean"]);
+                }
+            }
+        };
+        Task processing = Task.Run(source.Process);
+
+        ToolResult checkpoint = await ToolRun.RunAsync("checkpoint", app.Pid.ToString());
+        await ProcessRunner.WaitUntilAsync(() => { lock (events) { return restoreCount >= 1; } }, TimeSpan.FromSeconds(15), "the restore-count counter to reach 1");
+        session.Stop();
+        await processing;
+
+        Assert.AreEqual(0, checkpoint.ExitCode, checkpoint.ToString());
+        CollectionAssert.IsSubsetOf(new[] { "CheckpointStarted", "CheckpointPhase", "CheckpointCompleted", "Restored" }, events.Distinct().ToArray(), string.Join(",", events.Distinct()));
+    }
+}

@@ -1,0 +1,86 @@
+using System.Diagnostics;
+
+namespace Crac.EndToEnd.Tests.Infrastructure;
+
+/// <summary>
+/// Starts programs with their stdout and stderr in files, not pipes: a process restored by CRIU
+/// inherits the restorer's stdio, and a pipe read to its end would never end.
+/// </summary>
+internal static class ProcessRunner
+{
+    public static Process Start(string program, IEnumerable<string> arguments, string stdout, string? stderr, IDictionary<string, string?>? environment)
+    {
+        var start = new ProcessStartInfo("/bin/sh") { UseShellExecute = false };
+        // A fixed script; the program and its arguments arrive as "$@".
+        start.ArgumentList.Add("-c");
+        start.ArgumentList.Add(stderr is null
+            ? "exec \"$@\" </dev/null >>\"$CRAC_TEST_STDOUT\" 2>&1"
+            : "exec \"$@\" </dev/null >>\"$CRAC_TEST_STDOUT\" 2>>\"$CRAC_TEST_STDERR\"");
+        start.ArgumentList.Add("sh");
+        start.ArgumentList.Add(program);
+        foreach (string argument in arguments)
+        {
+            start.ArgumentList.Add(argument);
+        }
+
+        start.Environment["CRAC_TEST_STDOUT"] = stdout;
+        start.Environment["CRAC_TEST_STDERR"] = stderr ?? string.Empty;
+        foreach (string name in start.Environment.Keys.Where(n => n.StartsWith("CRAC_", StringComparison.Ordinal) && !n.StartsWith("CRAC_TEST_", StringComparison.Ordinal)).ToList())
+        {
+            // The test host's own settings must not leak into the processes under test.
+            start.Environment.Remove(name);
+        }
+
+        start.Environment.Remove("DOTNET_STARTUP_HOOKS");
+        if (environment is not null)
+        {
+            foreach ((string name, string? value) in environment)
+            {
+                start.Environment[name] = value;
+            }
+        }
+
+        if (environment?.TryGetValue("CRAC_TEST_AS_USER", out string? user) == true && user is not null)
+        {
+            // Run as another user (for permission tests): setpriv keeps the argument vector intact.
+            start.ArgumentList.Insert(0, "/bin/sh");
+            start.FileName = "setpriv";
+            start.ArgumentList.Insert(0, "--clear-groups");
+            start.ArgumentList.Insert(0, "--regid=65534");
+            start.ArgumentList.Insert(0, $"--reuid={user}");
+            start.Environment["HOME"] = Path.GetTempPath();
+            start.Environment["DOTNET_CLI_HOME"] = Path.GetTempPath();
+        }
+
+        return Process.Start(start) ?? throw new InvalidOperationException($"Could not start {program}.");
+    }
+
+    public static async Task WaitUntilAsync(Func<bool> condition, TimeSpan timeout, string what)
+    {
+        var stopwatch = Stopwatch.StartNew();
+        while (!condition())
+        {
+            if (stopwatch.Elapsed > timeout)
+            {
+                throw new TimeoutException($"Timed out after {timeout.TotalSeconds:0.#} s waiting for {what}.");
+            }
+
+            await Task.Delay(20);
+        }
+    }
+
+    public static bool IsAlive(int pid) => Directory.Exists($"/proc/{pid}") && !IsZombie(pid);
+
+    public static bool IsZombie(int pid)
+    {
+        try
+        {
+            string stat = File.ReadAllText($"/proc/{pid}/stat");
+            return stat[stat.LastIndexOf(')') + 2] is 'Z' or 'X';
+        }
+        catch (IOException)
+        {
+            return true;
+        }
+    }
+}

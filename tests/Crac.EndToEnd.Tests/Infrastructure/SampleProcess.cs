@@ -1,0 +1,126 @@
+using System.Diagnostics;
+
+namespace Crac.EndToEnd.Tests.Infrastructure;
+
+/// <summary>A running sample app (tests/apps), with or without the agent, and what it wrote.</summary>
+internal sealed class SampleProcess : IDisposable
+{
+    private readonly Process _launcher;
+
+    private SampleProcess(Process launcher, string directory, int pid)
+    {
+        _launcher = launcher;
+        Directory = directory;
+        Pid = pid;
+    }
+
+    public int Pid { get; }
+
+    /// <summary>A private scratch directory for this process: its output, report and images.</summary>
+    public string Directory { get; }
+
+    public string OutputFile => Path.Combine(Directory, "output.log");
+
+    public string ReportFile => Path.Combine(Directory, "report.log");
+
+    public string Output => ReadShared(OutputFile);
+
+    public IReadOnlyList<string> Report => File.Exists(ReportFile) ? ReadShared(ReportFile).Split('\n', StringSplitOptions.RemoveEmptyEntries) : [];
+
+    public bool IsAlive => ProcessRunner.IsAlive(Pid);
+
+    /// <summary>Starts tests/apps/SampleApp and waits until it says it is ready.</summary>
+    public static Task<SampleProcess> StartAsync(
+        IEnumerable<string>? arguments = null, bool agent = true, IDictionary<string, string?>? environment = null, bool report = true) =>
+        StartAppAsync(Paths.SampleApp, arguments, agent, environment, report, "ready pid=");
+
+    /// <summary>Starts tests/apps/WebApp on a loopback port and waits until it listens.</summary>
+    public static Task<SampleProcess> StartWebAsync(int port, bool agent = true, IDictionary<string, string?>? environment = null) =>
+        StartAppAsync(Paths.WebApp, ["--urls", $"http://127.0.0.1:{port}"], agent, environment, report: false, "Now listening on");
+
+    private static async Task<SampleProcess> StartAppAsync(
+        string assembly, IEnumerable<string>? arguments, bool agent, IDictionary<string, string?>? environment, bool report, string readyMarker)
+    {
+        string directory = System.IO.Directory.CreateTempSubdirectory("crac-e2e-").FullName;
+        var allArguments = new List<string> { assembly };
+        allArguments.AddRange(arguments ?? []);
+        if (report)
+        {
+            allArguments.AddRange(["--report-file", Path.Combine(directory, "report.log")]);
+        }
+
+        var allEnvironment = new Dictionary<string, string?>(environment ?? new Dictionary<string, string?>());
+        if (agent)
+        {
+            allEnvironment["DOTNET_STARTUP_HOOKS"] = Paths.Agent;
+        }
+
+        Process launcher = ProcessRunner.Start("dotnet", allArguments, Path.Combine(directory, "output.log"), null, allEnvironment);
+        var process = new SampleProcess(launcher, directory, launcher.Id);
+        try
+        {
+            await ProcessRunner.WaitUntilAsync(
+                () => process.Output.Contains(readyMarker, StringComparison.Ordinal) || launcher.HasExited, TimeSpan.FromSeconds(30), $"{Path.GetFileName(assembly)} to start");
+            if (launcher.HasExited)
+            {
+                throw new InvalidOperationException($"{assembly} exited at start with {launcher.ExitCode}:\n{process.Output}");
+            }
+        }
+        catch
+        {
+            process.Dispose();
+            throw;
+        }
+
+        return process;
+    }
+
+    public async Task WaitForOutputAsync(string text, TimeSpan? timeout = null) =>
+        await ProcessRunner.WaitUntilAsync(() => Output.Contains(text, StringComparison.Ordinal), timeout ?? TimeSpan.FromSeconds(20), $"'{text}' in the output of {Pid}:\n{Output}");
+
+    /// <summary>Waits until the process (or, after a checkpoint, its image's original) is gone, zombie reaped.</summary>
+    public async Task WaitForExitAsync(TimeSpan? timeout = null)
+    {
+        await ProcessRunner.WaitUntilAsync(() => _launcher.HasExited || !ProcessRunner.IsAlive(Pid), timeout ?? TimeSpan.FromSeconds(20), $"process {Pid} to exit");
+        await ProcessRunner.WaitUntilAsync(() => _launcher.HasExited, TimeSpan.FromSeconds(10), $"process {Pid} to be reaped");
+    }
+
+    public void Kill()
+    {
+        // The pid may now be a restored process that is not our child: signal it by number.
+        if (ProcessRunner.IsAlive(Pid))
+        {
+            _ = Process.Start("kill", ["-9", Pid.ToString(System.Globalization.CultureInfo.InvariantCulture)])?.WaitForExit(5000);
+        }
+    }
+
+    public void Dispose()
+    {
+        Kill();
+        _launcher.Dispose();
+        try
+        {
+            System.IO.Directory.Delete(Directory, recursive: true);
+        }
+        catch (IOException)
+        {
+            // An image written by root CRIU, or a restored process still writing: leave it in /tmp.
+        }
+        catch (UnauthorizedAccessException)
+        {
+        }
+    }
+
+    private static string ReadShared(string path)
+    {
+        try
+        {
+            using var stream = new FileStream(path, FileMode.Open, FileAccess.Read, FileShare.ReadWrite | FileShare.Delete);
+            return new StreamReader(stream).ReadToEnd();
+        }
+        catch (FileNotFoundException)
+        {
+            return string.Empty;
+        }
+    }
+}
