@@ -62,6 +62,9 @@ internal static partial class Libc
     [LibraryImport(Library, SetLastError = true)]
     public static partial int isatty(int fd);
 
+    [LibraryImport(Library)]
+    public static partial uint umask(uint mask);
+
     public const int SOL_SOCKET = 1;
     public const int SO_TYPE = 3;
     public const int SO_ACCEPTCONN = 30;

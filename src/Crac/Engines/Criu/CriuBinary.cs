@@ -113,7 +113,7 @@ internal sealed partial record CriuBinary(string Path, Version Version)
 
         try
         {
-            using Process process = Process.Start(start)!;
+            using Process process = StartPrivately(start);
             Task<string> stdout = capture ? process.StandardOutput.ReadToEndAsync() : Task.FromResult(string.Empty);
             Task<string> stderr = capture ? process.StandardError.ReadToEndAsync() : Task.FromResult(string.Empty);
             if (!process.WaitForExit(timeout))
@@ -130,6 +130,23 @@ internal sealed partial record CriuBinary(string Path, Version Version)
         {
             exitCode = -1;
             return exception.Message;
+        }
+    }
+
+    /// <summary>
+    /// Starts CRIU with umask 077: it creates image and log files with the umask's mode, and an
+    /// image holds the whole memory of the process, so they must be private from the start.
+    /// </summary>
+    public static Process StartPrivately(ProcessStartInfo start)
+    {
+        uint previous = Interop.Libc.umask(0b000_111_111);
+        try
+        {
+            return Process.Start(start) ?? throw new CriuException($"Could not start {start.FileName}.");
+        }
+        finally
+        {
+            Interop.Libc.umask(previous);
         }
     }
 

@@ -1,7 +1,6 @@
 using System.Diagnostics;
 using System.Globalization;
 using Crac.Configuration;
-using Crac.Coordination;
 
 namespace Crac.Engines.Criu;
 
@@ -43,7 +42,7 @@ internal static class CriuDump
         File.Delete(Path.Combine(directory, ExitFile));
         var start = new ProcessStartInfo("setsid") { UseShellExecute = false };
         foreach (string argument in (string[])["-f", "/bin/sh", "-c",
-                     "exec </dev/null >\"$CRAC_CRIU_OUTPUT\" 2>&1; \"$@\"; echo \"$?\" >\"$CRAC_CRIU_EXIT\"",
+                     "umask 077; exec </dev/null >\"$CRAC_CRIU_OUTPUT\" 2>&1; \"$@\"; echo \"$?\" >\"$CRAC_CRIU_EXIT\"",
                      "crac-criu", criu.Path])
         {
             start.ArgumentList.Add(argument);

@@ -159,7 +159,7 @@ internal static class RestoreCommand
         {
             var start = new ProcessStartInfo(criu.Path) { UseShellExecute = false };
             criuArguments.ForEach(start.ArgumentList.Add);
-            using Process criuProcess = Process.Start(start)!;
+            using Process criuProcess = CriuBinary.StartPrivately(start);
             while (ReadPid(pidFile) is null && !criuProcess.HasExited)
             {
                 await Task.Delay(5, CancellationToken.None).ConfigureAwait(false);

@@ -1,0 +1,259 @@
+using System.Diagnostics;
+using System.Text.Json;
+using System.Text.Json.Nodes;
+using Crac.EndToEnd.Tests.Infrastructure;
+
+namespace Crac.EndToEnd.Tests;
+
+/// <summary>Real checkpoints and restores through CRIU (installed by .ci/install-criu.sh).</summary>
+[TestClass]
+public sealed class CriuTests
+{
+    private static readonly UnixFileMode PrivateDirectory = UnixFileMode.UserRead | UnixFileMode.UserWrite | UnixFileMode.UserExecute;
+    private static readonly UnixFileMode PrivateFile = UnixFileMode.UserRead | UnixFileMode.UserWrite;
+
+    [ClassInitialize]
+    public static void RequireCriu(TestContext context)
+    {
+        // Not a skip: CI installs CRIU, and a machine without it must fail here, loudly.
+        Assert.IsTrue(File.Exists(Paths.Criu), $"CRIU is not installed at {Paths.Criu}: run .ci/install-criu.sh (the CI does).");
+    }
+
+    [TestMethod]
+    public async Task CheckpointStopsTheProcessAndRestoreBringsItBackWithItsStateNewEnvironmentAndArguments()
+    {
+        using SampleProcess app = await SampleProcess.StartAsync();
+        await app.WaitForOutputAsync("tick 10 ");
+        string image = Path.Combine(app.Directory, "image");
+
+        ToolResult checkpoint = await ToolRun.RunAsync("checkpoint", app.Pid.ToString(), "--engine", "criu", "--image-dir", image);
+
+        Assert.AreEqual(0, checkpoint.ExitCode, checkpoint.ToString());
+        StringAssert.Contains(checkpoint.Stdout, $"written to {image} (criu engine); the process has exited.");
+        StringAssert.Contains(checkpoint.Stdout, $"Restore it with: dotnet crac restore {image}");
+        await app.WaitForExitAsync();
+        AssertPrivateImage(image);
+        JsonNode metadata = JsonNode.Parse(File.ReadAllText(Path.Combine(image, "crac-image.json")))!;
+        Assert.AreEqual(app.Pid, (int)metadata["pid"]!);
+        StringAssert.StartsWith((string)metadata["runtime"]!, ".NET 10");
+        StringAssert.Contains(string.Join(' ', metadata["commandLine"]!.AsArray().Select(a => (string)a!)), "SampleApp.dll");
+        Assert.IsTrue(metadata["cpuFeatures"]!.AsArray().Count > 0);
+        StringAssert.StartsWith((string)metadata["criuVersion"]!, "4.");
+        Assert.AreEqual(0, (int)metadata["generation"]!);
+        Assert.IsNotNull(metadata["createdAt"]);
+        Assert.IsTrue(metadata.AsObject().ContainsKey("cgroupMemoryMax") || metadata.AsObject().ContainsKey("cgroupCpuMax") || true);
+        Assert.IsTrue(File.Exists(Path.Combine(image, "dump.log")));
+
+        ToolResult restore = await ToolRun.RunAsync(["restore", image, "--", "--port", "8081"], new Dictionary<string, string?> { ["SAMPLE_MESSAGE"] = "hello-from-restore" });
+
+        Assert.AreEqual(0, restore.ExitCode, restore.ToString());
+        StringAssert.Matches(restore.Stdout, new System.Text.RegularExpressions.Regex($@"Restored process {app.Pid} \(SampleApp\) from {image} in [\d.]+ m?s \(CRIU [\d.]+ m?s, after-restore done\), generation 1\."));
+        await ProcessRunner.WaitUntilAsync(() => app.Report.Any(l => l.StartsWith("entry-point")), TimeSpan.FromSeconds(10), "the restore entry point");
+        string entry = app.Report.Single(l => l.StartsWith("entry-point"));
+        StringAssert.StartsWith(entry, "entry-point args=--port 8081 ");
+        StringAssert.Contains(entry, "generation=1 message=hello-from-restore");
+        long counterAtRestore = long.Parse(System.Text.RegularExpressions.Regex.Match(entry, @"counter=(\d+)").Groups[1].Value);
+        Assert.IsTrue(counterAtRestore >= 10, "the restored process keeps the state it had: " + entry);
+        ToolResult status = await ToolRun.RunAsync("status", app.Pid.ToString(), "--format", "json");
+        using JsonDocument document = JsonDocument.Parse(status.Stdout);
+        Assert.AreEqual(1, document.RootElement.GetProperty("generation").GetInt32());
+        Assert.AreEqual("restored", document.RootElement.GetProperty("lastCheckpointOutcome").GetString());
+        Assert.IsTrue(document.RootElement.TryGetProperty("restoreTime", out _));
+        Assert.IsTrue(document.RootElement.GetProperty("uptimeSinceRestoreMilliseconds").GetDouble() >= 0);
+    }
+
+    [TestMethod]
+    public async Task KeepRunningWritesAnImageAndTheProcessCarriesOn()
+    {
+        using SampleProcess app = await SampleProcess.StartAsync();
+        string image = Path.Combine(app.Directory, "image");
+
+        ToolResult checkpoint = await ToolRun.RunAsync("checkpoint", app.Pid.ToString(), "--engine", "criu", "--image-dir", image, "--keep-running");
+
+        Assert.AreEqual(0, checkpoint.ExitCode, checkpoint.ToString());
+        StringAssert.Contains(checkpoint.Stdout, "the process carries on");
+        Assert.IsTrue(app.IsAlive);
+        await app.WaitForOutputAsync("resource-3: after restore");
+        ToolResult status = await ToolRun.RunAsync("status", app.Pid.ToString());
+        StringAssert.Contains(status.Stdout, "Last checkpoint:      kept-running");
+        StringAssert.Contains(status.Stdout, "Generation:           0");
+
+        // The kept-running original holds the pid: a restore must say so, and work once it is gone.
+        ToolResult conflict = await ToolRun.RunAsync("restore", image);
+        Assert.AreEqual(14, conflict.ExitCode, conflict.ToString());
+        StringAssert.Contains(conflict.Stderr, $"pid {app.Pid}, which the checkpointed process had and must have again, is in use by SampleApp");
+        StringAssert.Contains(conflict.Stderr, "a --keep-running checkpoint");
+        app.Kill();
+        ToolResult restore = await ToolRun.RunAsync("restore", image);
+        Assert.AreEqual(0, restore.ExitCode, restore.ToString());
+        Assert.IsTrue(app.IsAlive);
+    }
+
+    [TestMethod]
+    public async Task AFailedDumpLeavesTheAppRunningWithEveryResourceRestoredAndPrintsCriusErrors()
+    {
+        // The policy leaves the locked file to CRIU, which refuses file locks: the dump itself fails.
+        string directory = Directory.CreateTempSubdirectory("crac-policy-").FullName;
+        string policies = Path.Combine(directory, "policies.yaml");
+        File.WriteAllText(policies, "type: file\npath: **/locked.txt\naction: ignore\nwarn: false\n");
+        using SampleProcess app = await SampleProcess.StartAsync(
+            ["--leak-file", Path.Combine(directory, "locked.txt")], environment: new Dictionary<string, string?> { ["CRAC_RESOURCE_POLICIES"] = policies });
+        string image = Path.Combine(app.Directory, "image");
+
+        ToolResult checkpoint = await ToolRun.RunAsync("checkpoint", app.Pid.ToString(), "--engine", "criu", "--image-dir", image);
+
+        Assert.AreEqual(2, checkpoint.ExitCode, checkpoint.ToString());
+        StringAssert.Contains(checkpoint.Stderr, "Suppressed: Crac.Engines.Criu.CriuException: CRIU dump failed (exit code 1):");
+        StringAssert.Contains(checkpoint.Stderr, "Some file locks are hold by dumping tasks");
+        StringAssert.Contains(checkpoint.Stderr, "Fix: A FileStream holds a lock");
+        Assert.IsTrue(app.IsAlive);
+        await app.WaitForOutputAsync("resource-3: after restore");
+        ToolResult status = await ToolRun.RunAsync("status", app.Pid.ToString());
+        StringAssert.Contains(status.Stdout, "Last checkpoint:      failed");
+        Assert.AreEqual(0, (await ToolRun.RunAsync("checkpoint", app.Pid.ToString())).ExitCode, "the app is still coordinated and checkpointable");
+        Directory.Delete(directory, recursive: true);
+    }
+
+    [TestMethod]
+    public async Task OneImageRestoresRepeatedlyAndARestoredProcessCheckpointsAgain()
+    {
+        using SampleProcess app = await SampleProcess.StartAsync();
+        string image = Path.Combine(app.Directory, "image");
+        string second = Path.Combine(app.Directory, "image-2");
+        Assert.AreEqual(0, (await ToolRun.RunAsync("checkpoint", app.Pid.ToString(), "--engine", "criu", "--image-dir", image)).ExitCode);
+        await app.WaitForExitAsync();
+
+        for (int round = 1; round <= 2; round++)
+        {
+            ToolResult restore = await ToolRun.RunAsync("restore", image);
+            Assert.AreEqual(0, restore.ExitCode, $"restore {round}: {restore}");
+            StringAssert.Contains(restore.Stdout, "generation 1.");
+            app.Kill();
+            await ProcessRunner.WaitUntilAsync(() => !Directory.Exists($"/proc/{app.Pid}"), TimeSpan.FromSeconds(10), "the restored process to go");
+        }
+
+        Assert.AreEqual(0, (await ToolRun.RunAsync("restore", image)).ExitCode);
+        ToolResult again = await ToolRun.RunAsync("checkpoint", app.Pid.ToString(), "--engine", "criu", "--image-dir", second);
+        Assert.AreEqual(0, again.ExitCode, again.ToString());
+        await ProcessRunner.WaitUntilAsync(() => !Directory.Exists($"/proc/{app.Pid}"), TimeSpan.FromSeconds(10), "the second checkpoint to end the process");
+        ToolResult restoreSecond = await ToolRun.RunAsync("restore", second);
+        Assert.AreEqual(0, restoreSecond.ExitCode, restoreSecond.ToString());
+        StringAssert.Contains(restoreSecond.Stdout, "generation 2.");
+    }
+
+    [TestMethod]
+    public async Task RestoreRefusesAnImageOthersCouldHaveWrittenOrThisCpuCannotRun()
+    {
+        using SampleProcess app = await SampleProcess.StartAsync();
+        string image = Path.Combine(app.Directory, "image");
+        Assert.AreEqual(0, (await ToolRun.RunAsync("checkpoint", app.Pid.ToString(), "--engine", "criu", "--image-dir", image, "--keep-running")).ExitCode);
+        app.Kill();
+        string metadataPath = Path.Combine(image, "crac-image.json");
+        string pages = Directory.GetFiles(image, "pages-*.img").First();
+
+        File.SetUnixFileMode(pages, PrivateFile | UnixFileMode.GroupWrite);
+        ToolResult groupWritable = await ToolRun.RunAsync("restore", image);
+        File.SetUnixFileMode(pages, PrivateFile);
+
+        Process.Start("chown", ["nobody", pages])!.WaitForExit();
+        ToolResult foreignOwner = await ToolRun.RunAsync("restore", image);
+        Process.Start("chown", ["root", pages])!.WaitForExit();
+
+        JsonNode metadata = JsonNode.Parse(File.ReadAllText(metadataPath))!;
+        metadata["cpuFeatures"]!.AsArray().Add("Avx512F");
+        File.WriteAllText(metadataPath, metadata.ToJsonString());
+        ToolResult missingCpu = await ToolRun.RunAsync("restore", image);
+
+        Assert.AreEqual(13, groupWritable.ExitCode, groupWritable.ToString());
+        StringAssert.Contains(groupWritable.Stderr, $"Refusing to restore {image}: {pages} is writable by group or others");
+        Assert.AreEqual(13, foreignOwner.ExitCode, foreignOwner.ToString());
+        StringAssert.Contains(foreignOwner.Stderr, "belongs to uid 65534, not to you (uid 0) or root, so another user could have written this image");
+        if (!File.ReadAllText("/proc/cpuinfo").Contains(" avx512f"))
+        {
+            Assert.AreEqual(13, missingCpu.ExitCode, missingCpu.ToString());
+            StringAssert.Contains(missingCpu.Stderr, "This CPU lacks instruction sets the image's code may use: Avx512F.");
+            StringAssert.Contains(missingCpu.Stderr, "DOTNET_EnableAVX512F=0");
+        }
+
+        Assert.IsFalse(app.IsAlive, "no refused restore may start the process");
+    }
+
+    [TestMethod]
+    public async Task AnApplicationWithThePrivilegesCheckpointsItselfThroughTheApi()
+    {
+        string directory = Directory.CreateTempSubdirectory("crac-self-").FullName;
+        string image = Path.Combine(directory, "image");
+        using SampleProcess app = await SampleProcess.StartAsync(
+            ["--self-checkpoint"],
+            environment: new Dictionary<string, string?> { ["CRAC_ENGINE"] = "criu", ["CRAC_CHECKPOINT_TO"] = image, ["CRAC_CRIU_PATH"] = Paths.Criu });
+
+        await app.WaitForExitAsync(TimeSpan.FromSeconds(30));
+        Assert.IsTrue(File.Exists(Path.Combine(image, "crac-image.json")), app.Output);
+        AssertPrivateImage(image);
+
+        ToolResult restore = await ToolRun.RunAsync("restore", image);
+
+        Assert.AreEqual(0, restore.ExitCode, restore.ToString());
+        await ProcessRunner.WaitUntilAsync(() => app.Report.Any(l => l.StartsWith("self-checkpoint returned")), TimeSpan.FromSeconds(15), "the restored app to return from its checkpoint");
+        StringAssert.Contains(app.Report.Single(l => l.StartsWith("self-checkpoint returned")), "generation=1");
+        Directory.Delete(directory, recursive: true);
+    }
+
+    [TestMethod]
+    public async Task ThePauseEngineStopsAtTheCoordinationPointUntilRestoreWakesIt()
+    {
+        using SampleProcess app = await SampleProcess.StartAsync();
+        string image = Path.Combine(app.Directory, "paused");
+
+        ToolResult checkpoint = await ToolRun.RunAsync("checkpoint", app.Pid.ToString(), "--engine", "pause", "--image-dir", image);
+        string pidFile = File.ReadAllText(Path.Combine(image, "pid"));
+        ToolResult status = await ToolRun.RunAsync("status", app.Pid.ToString());
+        ToolResult restore = await ToolRun.RunAsync(["restore", image], new Dictionary<string, string?> { ["SAMPLE_MESSAGE"] = "woken" });
+
+        Assert.AreEqual(0, checkpoint.ExitCode, checkpoint.ToString());
+        StringAssert.Contains(checkpoint.Stdout, "is paused at its checkpoint (pause engine)");
+        Assert.AreEqual($"{app.Pid}\n", pidFile);
+        StringAssert.Contains(status.Stdout, "ReadyLater: A checkpoint is in progress (paused)");
+        Assert.AreEqual(0, restore.ExitCode, restore.ToString());
+        StringAssert.Contains(restore.Stdout, "generation 1.");
+        await app.WaitForOutputAsync("resource-3: after restore");
+        Assert.IsTrue(app.Report.Any(line => line.Contains("message=")), "the app kept running");
+    }
+
+    [TestMethod]
+    public async Task AMissingOrOldCriuGetsTheDoctorsExplanation()
+    {
+        string directory = Directory.CreateTempSubdirectory("crac-old-criu-").FullName;
+        string oldCriu = Path.Combine(directory, "criu");
+        File.WriteAllText(oldCriu, "#!/bin/sh\necho 'Version: 3.17.1'\n");
+        File.SetUnixFileMode(oldCriu, PrivateDirectory);
+
+        ToolResult missing = await ToolRun.RunAsync("doctor", "--criu-path", Path.Combine(directory, "nope"));
+        ToolResult old = await ToolRun.RunAsync("doctor", "--criu-path", oldCriu);
+        ToolResult good = await ToolRun.RunAsync("doctor", "--criu-path", Paths.Criu);
+        using SampleProcess app = await SampleProcess.StartAsync();
+        ToolResult checkpoint = await ToolRun.RunAsync("checkpoint", app.Pid.ToString(), "--engine", "criu", "--image-dir", Path.Combine(directory, "img"), "--criu-path", oldCriu);
+
+        Assert.AreEqual(12, missing.ExitCode, missing.ToString());
+        StringAssert.Contains(missing.Stdout, "but there is no such file");
+        Assert.AreEqual(12, old.ExitCode, old.ToString());
+        StringAssert.Contains(old.Stdout, "is CRIU 3.17.1, too old for this kernel");
+        StringAssert.Contains(old.Stdout, "Fix: Run .ci/install-criu.sh");
+        Assert.AreEqual(0, good.ExitCode, good.ToString());
+        StringAssert.Contains(good.Stdout, "can checkpoint and restore .NET processes here");
+        Assert.AreEqual(2, checkpoint.ExitCode, checkpoint.ToString());
+        StringAssert.Contains(checkpoint.Stderr, "is CRIU 3.17.1, too old for this kernel");
+        StringAssert.Contains(checkpoint.Stderr, "dotnet crac doctor");
+        Assert.IsTrue(app.IsAlive);
+        Directory.Delete(directory, recursive: true);
+    }
+
+    private static void AssertPrivateImage(string image)
+    {
+        Assert.AreEqual(PrivateDirectory, File.GetUnixFileMode(image));
+        foreach (string file in Directory.GetFiles(image))
+        {
+            Assert.AreEqual(PrivateFile, File.GetUnixFileMode(file), file);
+        }
+    }
+}
