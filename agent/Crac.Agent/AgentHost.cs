@@ -1,6 +1,7 @@
 using Crac.Configuration;
 using Crac.Coordination;
 using Crac.FileDescriptors;
+using Crac.Runtime;
 
 namespace Crac.Agent;
 
@@ -18,6 +19,7 @@ internal static class AgentHost
 
         // The EventSource must exist before a session starts, or the session's command is lost.
         _ = AgentEventSource.Log;
+        Coordinator.Global.Agent.Register(StackTraceSymbolCache.Instance);
         FileDescriptorResource.Install();
         if (FdOrigins.Enabled)
         {

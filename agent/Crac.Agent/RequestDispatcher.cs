@@ -143,6 +143,7 @@ internal sealed class RequestDispatcher(AgentEventSource events)
             UptimeSinceRestoreMilliseconds = status.UptimeSinceRestore?.TotalMilliseconds,
             LastRestoreMilliseconds = status.LastRestoreDuration?.TotalMilliseconds,
             LastCheckpointOutcome = status.LastCheckpointOutcome,
+            LastCheckpointEngine = status.LastCheckpointEngine,
             LastCheckpointTime = status.LastCheckpointTime,
             LastCheckpointError = status.LastCheckpointError,
             BlockingFds = blocking,

@@ -93,7 +93,7 @@ public sealed class ToolCommandTests
         JsonElement failure = document.RootElement.GetProperty("report").GetProperty("failure");
         Assert.AreEqual("Crac.CheckpointException", failure.GetProperty("type").GetString());
         Assert.AreEqual("System.InvalidOperationException", failure.GetProperty("suppressed")[0].GetProperty("type").GetString());
-        await app.WaitForOutputAsync("failing-resource: after restore (rolled back)");
+        await app.WaitForOutputAsync("failing-resource: after restore");
         Assert.IsTrue(app.IsAlive);
         ToolResult status = await ToolRun.RunAsync("status", app.Pid.ToString());
         StringAssert.Contains(status.Stdout, "Last checkpoint:      failed");

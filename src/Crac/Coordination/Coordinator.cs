@@ -79,7 +79,7 @@ internal static class Coordinator
             }
             catch (ArgumentException exception)
             {
-                State.RecordOutcome(DateTimeOffset.UtcNow, CheckpointOutcomes.Failed, exception.Message.Split('\n')[0]);
+                State.RecordOutcome(DateTimeOffset.UtcNow, engineName, CheckpointOutcomes.Failed, exception.Message.Split('\n')[0]);
                 return Refused(engineName, options, exception);
             }
 
@@ -113,6 +113,7 @@ internal static class Coordinator
             UptimeSinceRestore = State.UptimeSinceRestore,
             LastRestoreDuration = State.LastRestoreDuration,
             LastCheckpointOutcome = State.LastOutcome,
+            LastCheckpointEngine = State.LastEngine,
             LastCheckpointTime = State.LastCheckpointTime,
             LastCheckpointError = State.LastError,
         };
@@ -237,7 +238,7 @@ internal static class Coordinator
         };
         CheckpointException? checkpointFailure = checkpointFailures.HasException ? checkpointFailures.Exception : null;
         RestoreException? restoreFailure = restoreFailures.HasException ? restoreFailures.Exception : null;
-        State.RecordOutcome(startedAt, outcome, FirstLine(checkpointFailure ?? (Exception?)restoreFailure));
+        State.RecordOutcome(startedAt, options.Engine.Name, outcome, FirstLine(checkpointFailure ?? (Exception?)restoreFailure));
 
         var report = new CheckpointReport
         {

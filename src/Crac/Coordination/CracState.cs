@@ -28,6 +28,9 @@ internal sealed class CracState
 
     public string LastOutcome { get; private set; } = CheckpointOutcomes.None;
 
+    /// <summary>The engine of the last checkpoint, or null.</summary>
+    public string? LastEngine { get; private set; }
+
     public DateTimeOffset? LastCheckpointTime { get; private set; }
 
     public string? LastError { get; private set; }
@@ -61,10 +64,11 @@ internal sealed class CracState
         }
     }
 
-    public void RecordOutcome(DateTimeOffset startedAt, string outcome, string? error)
+    public void RecordOutcome(DateTimeOffset startedAt, string engine, string outcome, string? error)
     {
         lock (_lock)
         {
+            LastEngine = engine;
             LastCheckpointTime = startedAt;
             LastOutcome = outcome;
             LastError = error;

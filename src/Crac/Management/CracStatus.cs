@@ -50,6 +50,9 @@ public sealed class CracStatus
     /// </summary>
     public required string LastCheckpointOutcome { get; init; }
 
+    /// <summary>The engine the last checkpoint used, or null.</summary>
+    public string? LastCheckpointEngine { get; init; }
+
     /// <summary>When the last checkpoint started, or null.</summary>
     public DateTimeOffset? LastCheckpointTime { get; init; }
 

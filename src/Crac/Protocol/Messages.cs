@@ -46,6 +46,8 @@ internal sealed record StatusReply
 
     public required string LastCheckpointOutcome { get; init; }
 
+    public string? LastCheckpointEngine { get; init; }
+
     public DateTimeOffset? LastCheckpointTime { get; init; }
 
     public string? LastCheckpointError { get; init; }

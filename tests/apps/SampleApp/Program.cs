@@ -15,9 +15,9 @@ for (int i = 1; i <= options.Resources; i++)
     resources.Add(new ConsoleResource($"resource-{i}"));
 }
 
-if (options.FailingResource)
+if (options.FailingResource || options.FailFirstCheckpoint)
 {
-    resources.Add(new FailingResource());
+    resources.Add(new FailingResource(options.FailFirstCheckpoint));
 }
 
 if (options.SlowResourceMilliseconds > 0)
@@ -151,14 +151,25 @@ internal sealed class ConsoleResource(string name) : IResource
     public override string ToString() => name;
 }
 
-internal sealed class FailingResource : IResource
+/// <summary>Fails every checkpoint, or only the first (its transactions have finished by the second).</summary>
+internal sealed class FailingResource(bool onlyFirst) : IResource
 {
-    public Task BeforeCheckpointAsync(Context context, CancellationToken cancellationToken) =>
-        throw new InvalidOperationException("The database connection pool cannot be drained: 3 transactions are still open.");
+    private int _checkpoints;
+
+    public Task BeforeCheckpointAsync(Context context, CancellationToken cancellationToken)
+    {
+        if (!onlyFirst || Interlocked.Increment(ref _checkpoints) == 1)
+        {
+            throw new InvalidOperationException("The database connection pool cannot be drained: 3 transactions are still open.");
+        }
+
+        Console.WriteLine("failing-resource: drained, ready for the checkpoint");
+        return Task.CompletedTask;
+    }
 
     public Task AfterRestoreAsync(Context context, CancellationToken cancellationToken)
     {
-        Console.WriteLine("failing-resource: after restore (rolled back)");
+        Console.WriteLine("failing-resource: after restore");
         return Task.CompletedTask;
     }
 
@@ -192,6 +203,8 @@ internal sealed record SampleOptions
 
     public bool FailingResource { get; init; }
 
+    public bool FailFirstCheckpoint { get; init; }
+
     public int SlowResourceMilliseconds { get; init; }
 
     public string? LeakFile { get; init; }
@@ -222,6 +235,7 @@ internal sealed record SampleOptions
             {
                 "--resources" => options with { Resources = int.Parse(Next(), CultureInfo.InvariantCulture) },
                 "--failing-resource" => options with { FailingResource = true },
+                "--fail-first-checkpoint" => options with { FailFirstCheckpoint = true },
                 "--slow-resource" => options with { SlowResourceMilliseconds = int.Parse(Next(), CultureInfo.InvariantCulture) },
                 "--leak-file" => options with { LeakFile = Next() },
                 "--leak-listener" => options with { LeakListenerPort = int.Parse(Next(), CultureInfo.InvariantCulture) },

@@ -35,7 +35,7 @@ internal static class StatusCommand
     {
         string lastCheckpoint = status.LastCheckpointTime is null
             ? status.LastCheckpointOutcome
-            : $"{status.LastCheckpointOutcome} ({Formatting.Time(status.LastCheckpointTime)})";
+            : $"{status.LastCheckpointOutcome} ({status.LastCheckpointEngine} engine, {Formatting.Time(status.LastCheckpointTime)})";
         if (status.LastCheckpointError is not null)
         {
             lastCheckpoint += $": {status.LastCheckpointError}";
