@@ -17,6 +17,10 @@ internal static class AgentHost
             return;
         }
 
+        RequireCompatibleCrac();
+
+        FdClassifier.CaptureInheritedDescriptors();
+
         // The EventSource must exist before a session starts, or the session's command is lost.
         _ = AgentEventSource.Log;
         Coordinator.Global.Agent.Register(StackTraceSymbolCache.Instance);
@@ -30,6 +34,22 @@ internal static class AgentHost
         if (string.Equals(Environment.GetEnvironmentVariable(CracEnvironment.EngineOptions), "help", StringComparison.OrdinalIgnoreCase))
         {
             Console.Error.WriteLine(EngineHelp.Describe(null));
+        }
+    }
+
+    /// <summary>
+    /// An application that references the Crac package loads its own Crac.dll, and the agent
+    /// (injected by a dotnet-crac tool) runs against it: refuse one older than the agent needs.
+    /// </summary>
+    private static void RequireCompatibleCrac()
+    {
+        Version? needed = typeof(AgentHost).Assembly.GetReferencedAssemblies().FirstOrDefault(a => a.Name == "Crac")?.Version;
+        Version? loaded = typeof(Core).Assembly.GetName().Version;
+        if (needed is not null && loaded is not null && loaded < needed)
+        {
+            throw new InvalidOperationException(
+                $"this agent needs Crac {needed} but the application loads Crac {loaded} ({typeof(Core).Assembly.Location}); " +
+                "update the application's Crac package, or use the dotnet-crac tool of its version");
         }
     }
 }

@@ -22,7 +22,16 @@ public static class StartupHook
                     : null;
         }
 
-        Start();
+        try
+        {
+            Start();
+        }
+        catch (Exception exception)
+        {
+            // The agent must never take the application down: it runs on, uncoordinated.
+            Console.Error.WriteLine(
+                $"dotnet-crac agent: not started ({exception.GetType().Name}: {exception.Message}). The application runs without checkpoint coordination.");
+        }
     }
 
     // Kept out of Initialize so that Crac's types are resolved only after the handler above is in place.

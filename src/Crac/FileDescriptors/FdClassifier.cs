@@ -20,6 +20,9 @@ internal sealed record FdAssessment(FdEntry Entry, bool Blocking, string Reason)
 /// </summary>
 internal static class FdClassifier
 {
+    // Descriptors without close-on-exec that were open when the agent started, by fd and inode.
+    private static Dictionary<int, ulong>? _inheritedAtStart;
+
     private static readonly string[] AssemblySuffixes = [".dll", ".exe", ".so", ".ni.dll", ".r2r.dll"];
     private static readonly string[] HarmlessDevices = ["/dev/null", "/dev/zero", "/dev/full", "/dev/urandom", "/dev/random"];
 
@@ -53,6 +56,14 @@ internal static class FdClassifier
         return assessments;
     }
 
+    /// <summary>
+    /// Notes the descriptors the process was started with. Everything the runtime opens is
+    /// O_CLOEXEC, so one without it was inherited, or opened later by native code that did not
+    /// ask for it (zlib's gzopen does not): only the first kind is in this snapshot.
+    /// </summary>
+    public static void CaptureInheritedDescriptors() =>
+        _inheritedAtStart = FdScanner.Scan().Where(e => !e.CloseOnExec).ToDictionary(e => e.Fd, e => e.Inode);
+
     /// <summary>Whether a unix socket belongs to this process's diagnostics server (a session or the listener).</summary>
     public static bool IsDiagnosticsSocket(FdEntry entry) =>
         entry.Kind == FdKind.UnixSocket
@@ -80,9 +91,8 @@ internal static class FdClassifier
             return "closed by a resource policy (an O_PATH placeholder keeps the number taken)";
         }
 
-        if (!entry.CloseOnExec)
+        if (!entry.CloseOnExec && (_inheritedAtStart is not { } inherited || inherited.GetValueOrDefault(entry.Fd) == entry.Inode))
         {
-            // Everything the runtime opens is O_CLOEXEC: an fd without it came from the parent.
             return "inherited from the parent process (no close-on-exec)";
         }
 

@@ -161,5 +161,17 @@ internal static partial class Libc
         return result < 0 ? null : result == 0;
     }
 
+    [StructLayout(LayoutKind.Sequential)]
+    public struct DlInfo
+    {
+        public nint FileName;
+        public nint Base;
+        public nint SymbolName;
+        public nint SymbolAddress;
+    }
+
+    [LibraryImport(Library)]
+    public static partial int dladdr(nint address, out DlInfo info);
+
     public static string LastErrorMessage() => Marshal.GetLastPInvokeErrorMessage();
 }

@@ -71,6 +71,13 @@ if (options.LeakNativeFile is { } nativePath)
 }
 
 long counter = 0;
+if (options.LeakGzipFile is { } gzipPath)
+{
+    // zlib opens the file itself: a descriptor created by native code.
+    nint gz = Native.gzopen(gzipPath, "wb");
+    Console.WriteLine($"gzip handle {gz}");
+}
+
 AppendingLog? appendingLog = options.AppendLog is { } logPath ? new AppendingLog(logPath) : null;
 Core.SetRestoreEntryPoint(arguments =>
 {
@@ -217,6 +224,8 @@ internal sealed record SampleOptions
 
     public string? LeakNativeFile { get; init; }
 
+    public string? LeakGzipFile { get; init; }
+
     public string? AppendLog { get; init; }
 
     public int LeakMany { get; init; }
@@ -242,6 +251,7 @@ internal sealed record SampleOptions
                 "--leak-connection" => options with { LeakConnection = true },
                 "--leak-pipe" => options with { LeakPipe = true },
                 "--leak-native" => options with { LeakNativeFile = Next() },
+                "--leak-gzip" => options with { LeakGzipFile = Next() },
                 "--append-log" => options with { AppendLog = Next() },
                 "--leak-many" => options with { LeakMany = int.Parse(Next(), CultureInfo.InvariantCulture) },
                 "--report-file" => options with { ReportFile = Next() },
@@ -258,4 +268,7 @@ internal static partial class Native
 {
     [LibraryImport("libc", StringMarshalling = StringMarshalling.Utf8, SetLastError = true)]
     public static partial int open(string path, int flags, int mode);
+
+    [LibraryImport("libz.so.1", StringMarshalling = StringMarshalling.Utf8)]
+    public static partial nint gzopen(string path, string mode);
 }

@@ -66,14 +66,14 @@ internal static class FdsCommand
         {
             FdOriginMessage origin = fd.Origin!;
             text.Append(CultureInfo.InvariantCulture, $"\nfd {fd.Fd} was opened by {origin.Thread} at {Formatting.Time(origin.Time)}:\n");
-            foreach (string frame in origin.ManagedStack)
-            {
-                text.Append("\tat ").Append(frame).Append('\n');
-            }
-
             foreach (string frame in origin.NativeStack)
             {
                 text.Append("\tat [native] ").Append(frame).Append('\n');
+            }
+
+            foreach (string frame in origin.ManagedStack)
+            {
+                text.Append("\tat ").Append(frame).Append('\n');
             }
         }
 

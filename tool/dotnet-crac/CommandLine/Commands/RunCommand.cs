@@ -52,7 +52,6 @@ internal static class RunCommand
         environment[StartupHooksVariable] = string.IsNullOrEmpty(hooks) ? agent : $"{hooks}{Path.PathSeparator}{agent}";
         if (collectFdStackTraces)
         {
-            environment[FdOrigins.EnvironmentVariable] = "true";
             FdOrigins.ConfigurePreload(environment, AppContext.BaseDirectory);
         }
     }
