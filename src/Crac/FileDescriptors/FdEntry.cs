@@ -24,6 +24,13 @@ internal enum FdKind
     Unknown,
 }
 
+internal enum FdLock
+{
+    None,
+    Shared,
+    Exclusive,
+}
+
 /// <summary>A socket's addresses, as getsockname/getpeername report them.</summary>
 internal sealed record SocketEndpoint
 {
@@ -83,7 +90,10 @@ internal sealed record FdEntry
     public SocketEndpoint? Socket { get; init; }
 
     /// <summary>Whether fdinfo lists a lock (flock or POSIX) held through this descriptor.</summary>
-    public bool HasLock { get; init; }
+    public bool HasLock => Lock != FdLock.None;
+
+    /// <summary>The flock held through this descriptor (a .NET FileStream takes one).</summary>
+    public FdLock Lock { get; init; }
 
     public bool CloseOnExec => (Flags & Interop.Libc.O_CLOEXEC) != 0;
 

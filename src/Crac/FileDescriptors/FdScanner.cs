@@ -56,7 +56,7 @@ internal static class FdScanner
             return null;
         }
 
-        (int flags, long position, ulong inode, bool hasLock) = ReadFdInfo(fd);
+        (int flags, long position, ulong inode, FdLock fileLock) = ReadFdInfo(fd);
         FdKind kind;
         SocketEndpoint? socket = null;
         if (target.StartsWith("socket:", StringComparison.Ordinal))
@@ -119,16 +119,16 @@ internal static class FdScanner
             Position = position,
             Inode = inode,
             Socket = socket,
-            HasLock = hasLock,
+            Lock = fileLock,
         };
     }
 
-    private static (int Flags, long Position, ulong Inode, bool HasLock) ReadFdInfo(int fd)
+    private static (int Flags, long Position, ulong Inode, FdLock Lock) ReadFdInfo(int fd)
     {
         int flags = 0;
         long position = 0;
         ulong inode = 0;
-        bool hasLock = false;
+        FdLock fileLock = FdLock.None;
         try
         {
             foreach (string line in File.ReadLines($"/proc/self/fdinfo/{fd}"))
@@ -152,7 +152,8 @@ internal static class FdScanner
                         ulong.TryParse(value, NumberStyles.None, CultureInfo.InvariantCulture, out inode);
                         break;
                     case "lock":
-                        hasLock = true;
+                        // e.g. "1: FLOCK  ADVISORY  WRITE 1234 00:2a:5678 0 EOF"
+                        fileLock = value.Contains("WRITE", StringComparison.Ordinal) ? FdLock.Exclusive : FdLock.Shared;
                         break;
                 }
             }
@@ -162,7 +163,7 @@ internal static class FdScanner
             // Closed meanwhile; the caller still has the link target.
         }
 
-        return (flags, position, inode, hasLock);
+        return (flags, position, inode, fileLock);
     }
 
     private static unsafe SocketEndpoint? DescribeSocket(int fd)

@@ -148,6 +148,14 @@ internal sealed class ParkedDescriptor
         }
 
         int flags = Entry.Flags & ~(Libc.O_CREAT | 0x200 /* O_TRUNC */ | 0x80 /* O_EXCL */);
+        if ((flags & Libc.O_ACCMODE) == Libc.O_WRONLY)
+        {
+            // A write-only file is a log or an output: its writer (a FileStream writes with
+            // pwrite at a position it counts itself) kept counting while the descriptor was
+            // parked, so writing at that position would leave a hole of zeros. Append instead.
+            flags |= Libc.O_APPEND;
+        }
+
         int fd = Libc.open(Entry.Path, flags, 0);
         if (fd < 0)
         {
@@ -161,10 +169,10 @@ internal sealed class ParkedDescriptor
                 throw new IOException($"Cannot seek reopened fd {Entry.Fd} ({Entry.Path}) to {Entry.Position}: {Libc.LastErrorMessage()}.");
             }
 
-            if (Entry.HasLock)
+            if (Entry.Lock != FdLock.None)
             {
-                // .NET FileStream locks its file (flock); take the lock again, as the original did.
-                Libc.flock(fd, (Entry.IsReadOnly ? Libc.LOCK_SH : Libc.LOCK_EX) | Libc.LOCK_NB);
+                // A .NET FileStream locks its file (flock): take the same lock again.
+                Libc.flock(fd, (Entry.Lock == FdLock.Exclusive ? Libc.LOCK_EX : Libc.LOCK_SH) | Libc.LOCK_NB);
             }
 
             if (Libc.dup3(fd, Entry.Fd, Entry.CloseOnExec ? Libc.O_CLOEXEC : 0) < 0)

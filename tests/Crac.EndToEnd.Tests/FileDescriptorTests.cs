@@ -1,0 +1,272 @@
+using System.Diagnostics;
+using System.Net;
+using System.Net.Sockets;
+using System.Text.Json;
+using Crac.EndToEnd.Tests.Infrastructure;
+
+namespace Crac.EndToEnd.Tests;
+
+/// <summary>File-descriptor checks, policies and origins on real processes.</summary>
+[TestClass]
+public sealed class FileDescriptorTests
+{
+    [TestMethod]
+    public async Task EachLeakedDescriptorIsDetectedWithItsKindAndFailsTheCheckpointWithItsOwnException()
+    {
+        int port = FreePort();
+        string directory = Directory.CreateTempSubdirectory("crac-leaks-").FullName;
+        using SampleProcess app = await SampleProcess.StartAsync(
+        [
+            "--leak-file", Path.Combine(directory, "leaked.txt"), "--leak-listener", port.ToString(), "--leak-connection",
+            "--leak-pipe", "--leak-native", Path.Combine(directory, "native.txt"),
+        ]);
+
+        ToolResult fds = await ToolRun.RunAsync("fds", app.Pid.ToString(), "--format", "json", "--blocking");
+        ToolResult checkpoint = await ToolRun.RunAsync("checkpoint", app.Pid.ToString());
+
+        Assert.AreEqual(0, fds.ExitCode, fds.ToString());
+        JsonElement[] blocking = JsonDocument.Parse(fds.Stdout).RootElement.GetProperty("fds").EnumerateArray().ToArray();
+        string Kind(Func<JsonElement, bool> predicate) => blocking.Single(predicate).GetProperty("kind").GetString()!;
+        Assert.AreEqual("regular", Kind(fd => fd.GetProperty("target").GetString()!.EndsWith("leaked.txt")));
+        Assert.AreEqual("regular", Kind(fd => fd.GetProperty("target").GetString()!.EndsWith("native.txt")));
+        Assert.AreEqual("tcp socket", Kind(fd => fd.TryGetProperty("socket", out JsonElement s) && s.GetString() == $"tcp 127.0.0.1:{port} listening"));
+        Assert.AreEqual(2, blocking.Count(fd => fd.TryGetProperty("socket", out JsonElement s) && s.GetString()!.Contains("->")), "both ends of the loopback connection");
+        Assert.AreEqual("pipe", Kind(fd => fd.GetProperty("reason").GetString() == "a pipe to another process"));
+        Assert.HasCount(6, blocking);
+
+        Assert.AreEqual(2, checkpoint.ExitCode, checkpoint.ToString());
+        StringAssert.Contains(checkpoint.Stderr, $"Suppressed: Crac.CheckpointOpenFileException: FileDescriptor ");
+        StringAssert.Matches(checkpoint.Stderr, new System.Text.RegularExpressions.Regex(@"leaked\.txt \(regular, mode w, position \d+\)\. It holds a file lock"));
+        StringAssert.Contains(checkpoint.Stderr, $"Suppressed: Crac.CheckpointOpenSocketException: Socket fd=");
+        StringAssert.Contains(checkpoint.Stderr, $"left open: tcp 127.0.0.1:{port} listening.");
+        StringAssert.Matches(checkpoint.Stderr, new System.Text.RegularExpressions.Regex(@"Suppressed: Crac.CheckpointOpenResourceException: FD fd=\d+ type=pipe path=pipe:\[\d+\] left open: a pipe to another process"));
+        Assert.AreEqual(6, System.Text.RegularExpressions.Regex.Matches(checkpoint.Stderr, @"\tSuppressed: Crac\.CheckpointOpen").Count, checkpoint.Stderr);
+        StringAssert.Contains(checkpoint.Stderr, "Set CRAC_COLLECT_FD_STACKTRACES=true to record where it was opened.");
+        Assert.IsTrue(app.IsAlive);
+        Directory.Delete(directory, recursive: true);
+    }
+
+    [TestMethod]
+    public async Task TheRuntimesOwnDescriptorsOfAConsoleAppAreNeverFlagged()
+    {
+        using SampleProcess app = await SampleProcess.StartAsync(["--leak-pipe"], agent: true);
+        // Console, signals and Process were all used: libSystem.Native has opened its extra fds.
+        ToolResult fds = await ToolRun.RunAsync("fds", app.Pid.ToString(), "--format", "json");
+
+        JsonElement[] all = JsonDocument.Parse(fds.Stdout).RootElement.GetProperty("fds").EnumerateArray().ToArray();
+        JsonElement[] blocking = all.Where(fd => fd.GetProperty("blocking").GetBoolean()).ToArray();
+        Assert.HasCount(1, blocking, fds.Stdout);
+        Assert.AreEqual("a pipe to another process", blocking[0].GetProperty("reason").GetString());
+        foreach (string reason in new[] { "the runtime's W^X double mapping (memfd:doublemapper)", "the runtime's diagnostics server (dotnet-crac's channel)", "an assembly the runtime loaded", "the runtime's random source" })
+        {
+            Assert.IsTrue(all.Any(fd => fd.GetProperty("reason").GetString() == reason), $"expected a runtime fd with reason '{reason}':\n{fds.Stdout}");
+        }
+    }
+
+    [TestMethod]
+    public async Task TheRuntimesOwnDescriptorsOfAnAspNetAppAreNeverFlaggedOnlyItsListener()
+    {
+        int port = FreePort();
+        using SampleProcess web = await SampleProcess.StartWebAsync(port);
+        using var http = new HttpClient();
+        Assert.StartsWith("hello from", await http.GetStringAsync($"http://127.0.0.1:{port}/"));
+        await Task.Delay(500);
+
+        ToolResult fds = await ToolRun.RunAsync("fds", web.Pid.ToString(), "--format", "json");
+
+        JsonElement[] blocking = JsonDocument.Parse(fds.Stdout).RootElement.GetProperty("fds").EnumerateArray()
+            .Where(fd => fd.GetProperty("blocking").GetBoolean()).ToArray();
+        Assert.IsTrue(blocking.Length >= 1, fds.Stdout);
+        foreach (JsonElement fd in blocking)
+        {
+            // Kestrel's listener, and the keep-alive connection of the request above.
+            Assert.AreEqual("tcp socket", fd.GetProperty("kind").GetString(), fds.Stdout);
+            StringAssert.Contains(fd.GetProperty("socket").GetString(), $"127.0.0.1:{port}");
+        }
+
+        JsonElement[] all = JsonDocument.Parse(fds.Stdout).RootElement.GetProperty("fds").EnumerateArray().ToArray();
+        Assert.IsTrue(all.Any(fd => fd.GetProperty("kind").GetString() == "inotify" && !fd.GetProperty("blocking").GetBoolean()), fds.Stdout);
+        Assert.IsTrue(all.Any(fd => fd.GetProperty("kind").GetString() == "epoll" && !fd.GetProperty("blocking").GetBoolean()), fds.Stdout);
+    }
+
+    [TestMethod]
+    public async Task IgnoreAndErrorRulesApplyFirstMatchFirstAndWarnUnlessToldNotTo()
+    {
+        string directory = Directory.CreateTempSubdirectory("crac-policy-").FullName;
+        string policies = Path.Combine(directory, "policies.yaml");
+        File.WriteAllText(policies,
+            "type: file\npath: **/quiet.txt\naction: ignore\nwarn: false\n---\ntype: file\npath: **/*.txt\naction: ignore\n---\ntype: file\naction: error\n");
+        using SampleProcess app = await SampleProcess.StartAsync(
+            ["--leak-file", Path.Combine(directory, "loud.txt"), "--leak-native", Path.Combine(directory, "quiet.txt"), "--append-log", Path.Combine(directory, "app.log")],
+            environment: new Dictionary<string, string?> { ["CRAC_RESOURCE_POLICIES"] = policies });
+
+        ToolResult fds = await ToolRun.RunAsync("fds", app.Pid.ToString());
+        ToolResult checkpoint = await ToolRun.RunAsync("checkpoint", app.Pid.ToString());
+
+        StringAssert.Contains(fds.Stdout, $"Resource policies: {policies}");
+        StringAssert.Matches(fds.Stdout, new System.Text.RegularExpressions.Regex(@"OK\s+\S+loud\.txt\s+opened by the application; policy rule 2 \(line 6\): ignore"));
+        StringAssert.Matches(fds.Stdout, new System.Text.RegularExpressions.Regex(@"OK\s+\S+quiet\.txt\s+opened by the application; policy rule 1 \(line 1\): ignore"));
+        StringAssert.Matches(fds.Stdout, new System.Text.RegularExpressions.Regex(@"BAD\s+\S+app\.log\s+opened by the application; policy rule 3 \(line 10\): error"));
+        Assert.AreEqual(2, checkpoint.ExitCode, checkpoint.ToString());
+        StringAssert.Contains(checkpoint.Stderr, "app.log");
+        Assert.IsFalse(checkpoint.Stderr.Contains("loud.txt"), checkpoint.Stderr);
+        await app.WaitForOutputAsync("crac: warning: fd ");
+        StringAssert.Contains(app.Output, "loud.txt) is open at checkpoint; policy rule 2 (line 6): ignore.");
+        Assert.IsFalse(app.Output.Contains("quiet.txt) is open at checkpoint"), "warn: false silences the warning");
+        Directory.Delete(directory, recursive: true);
+    }
+
+    [TestMethod]
+    public async Task ReopenPutsAnAppendingLogBackAtTheSameNumberAndPositionAfterRestore()
+    {
+        string directory = Directory.CreateTempSubdirectory("crac-reopen-").FullName;
+        string policies = Path.Combine(directory, "policies.yaml");
+        string log = Path.Combine(directory, "app.log");
+        File.WriteAllText(policies, "type: file\npath: **/app.log\naction: reopen\nwarn: false\n");
+        using SampleProcess app = await SampleProcess.StartAsync(["--append-log", log], environment: new Dictionary<string, string?> { ["CRAC_RESOURCE_POLICIES"] = policies });
+        int fd = LogDescriptor(app.Pid, log);
+        await Task.Delay(500);
+
+        ToolResult checkpoint = await ToolRun.RunAsync("checkpoint", app.Pid.ToString());
+        await Task.Delay(700);
+
+        Assert.AreEqual(0, checkpoint.ExitCode, checkpoint.ToString());
+        Assert.AreEqual(fd, LogDescriptor(app.Pid, log), "the same descriptor number, so the FileStream's SafeFileHandle is still valid");
+        AssertContinuousTicks(ReadLines(log));
+        Directory.Delete(directory, recursive: true);
+    }
+
+    [TestMethod]
+    public async Task ReopenWorksAcrossARealCriuRestoreAndThePoliciesAreReadAgainThere()
+    {
+        string directory = Directory.CreateTempSubdirectory("crac-reopen-criu-").FullName;
+        string reopen = Path.Combine(directory, "reopen.yaml");
+        string close = Path.Combine(directory, "close.yaml");
+        string log = Path.Combine(directory, "app.log");
+        string secondLog = Path.Combine(directory, "second.log");
+        File.WriteAllText(reopen, "type: file\npath: **/*.log\naction: reopen\nwarn: false\n");
+        File.WriteAllText(close, "type: file\npath: **/second.log\naction: close\nwarn: false\n---\ntype: file\npath: **/*.log\naction: reopen\nwarn: false\n");
+        using SampleProcess app = await SampleProcess.StartAsync(
+            ["--append-log", log, "--leak-file", secondLog], environment: new Dictionary<string, string?> { ["CRAC_RESOURCE_POLICIES"] = reopen });
+        int fd = LogDescriptor(app.Pid, log);
+        int secondFd = LogDescriptor(app.Pid, secondLog);
+        string image = Path.Combine(app.Directory, "image");
+        await Task.Delay(500);
+
+        ToolResult checkpoint = await ToolRun.RunAsync("checkpoint", app.Pid.ToString(), "--engine", "criu", "--image-dir", image);
+        await app.WaitForExitAsync();
+        int linesWhileGone = ReadLines(log).Length;
+        await Task.Delay(300);
+        Assert.AreEqual(linesWhileGone, ReadLines(log).Length, "nothing writes while the process is an image");
+        // The restore sees another policy file: second.log is now to be closed, not reopened.
+        ToolResult restore = await ToolRun.RunAsync(["restore", image], new Dictionary<string, string?> { ["CRAC_RESOURCE_POLICIES"] = close });
+        await Task.Delay(700);
+
+        Assert.AreEqual(0, checkpoint.ExitCode, checkpoint.ToString());
+        Assert.AreEqual(0, restore.ExitCode, restore.ToString());
+        Assert.AreEqual(fd, LogDescriptor(app.Pid, log));
+        Assert.IsTrue(ReadLines(log).Length > linesWhileGone, "the restored process appends again");
+        AssertContinuousTicks(ReadLines(log));
+        Assert.AreEqual("/", new FileInfo($"/proc/{app.Pid}/fd/{secondFd}").LinkTarget, "closed for good after restore: an O_PATH placeholder keeps the number");
+
+        // The log was closed in the image, so it can grow and the image still restores.
+        app.Kill();
+        await ProcessRunner.WaitUntilAsync(() => !Directory.Exists($"/proc/{app.Pid}"), TimeSpan.FromSeconds(10), "the restored process to go");
+        ToolResult again = await ToolRun.RunAsync(["restore", image], new Dictionary<string, string?> { ["CRAC_RESOURCE_POLICIES"] = reopen });
+        Assert.AreEqual(0, again.ExitCode, again.ToString());
+        Directory.Delete(directory, recursive: true);
+    }
+
+    [TestMethod]
+    public async Task AMalformedPolicyFileFailsTheCheckpointNamingTheLineAndNeverCrashesTheApp()
+    {
+        string directory = Directory.CreateTempSubdirectory("crac-bad-policy-").FullName;
+        string policies = Path.Combine(directory, "policies.yaml");
+        File.WriteAllText(policies, "type: file\npath: /x\naction: obliterate\n");
+        using SampleProcess app = await SampleProcess.StartAsync(environment: new Dictionary<string, string?> { ["CRAC_RESOURCE_POLICIES"] = policies });
+
+        ToolResult checkpoint = await ToolRun.RunAsync("checkpoint", app.Pid.ToString());
+        ToolResult fds = await ToolRun.RunAsync("fds", app.Pid.ToString());
+
+        Assert.AreEqual(2, checkpoint.ExitCode, checkpoint.ToString());
+        StringAssert.Contains(checkpoint.Stderr, $"Resource policies file {policies}, line 3: unknown action 'obliterate' (use error, ignore, close or reopen).");
+        StringAssert.Contains(fds.Stdout, "Warning: the resource policies are not applied: ");
+        Assert.IsTrue(app.IsAlive);
+        File.WriteAllText(policies, "type: file\npath: /x\naction: close\n");
+        Assert.AreEqual(0, (await ToolRun.RunAsync("checkpoint", app.Pid.ToString())).ExitCode, "the fixed file is read at the next checkpoint");
+        Directory.Delete(directory, recursive: true);
+    }
+
+    [TestMethod]
+    public async Task OriginsNameWhereEachDescriptorWasOpenedManagedOrNative()
+    {
+        int port = FreePort();
+        string directory = Directory.CreateTempSubdirectory("crac-origins-").FullName;
+        string output = Path.Combine(directory, "out.log");
+        using Process tool = ProcessRunner.Start("dotnet",
+        [
+            Paths.Tool, "run", "--collect-fd-stacktraces", "--", "dotnet", Paths.SampleApp,
+            "--leak-file", Path.Combine(directory, "managed.txt"), "--leak-listener", port.ToString(), "--leak-pipe",
+            "--leak-native", Path.Combine(directory, "pinvoke.txt"), "--leak-gzip", Path.Combine(directory, "native.gz"),
+        ], output, null, null);
+        try
+        {
+            await ProcessRunner.WaitUntilAsync(() => File.Exists(output) && File.ReadAllText(output).Contains("ready pid="), TimeSpan.FromSeconds(30), "the app");
+            int pid = int.Parse(System.Text.RegularExpressions.Regex.Match(File.ReadAllText(output), @"ready pid=(\d+)").Groups[1].Value);
+
+            ToolResult fds = await ToolRun.RunAsync("fds", pid.ToString(), "--format", "json", "--blocking");
+            ToolResult checkpoint = await ToolRun.RunAsync("checkpoint", pid.ToString());
+
+            JsonElement[] blocking = JsonDocument.Parse(fds.Stdout).RootElement.GetProperty("fds").EnumerateArray().ToArray();
+            string Stack(string targetSuffix) => string.Join("\n", blocking
+                .Single(fd => (fd.GetProperty("target").GetString() + (fd.TryGetProperty("socket", out JsonElement s) ? s.GetString() : "")).Contains(targetSuffix))
+                .GetProperty("origin") is var origin
+                ? origin.GetProperty("nativeStack").EnumerateArray().Select(f => "[native] " + f.GetString()).Concat(origin.GetProperty("managedStack").EnumerateArray().Select(f => f.GetString()))
+                : []);
+            StringAssert.Contains(Stack("managed.txt"), "System.IO.FileStream..ctor(");
+            StringAssert.Contains(Stack("listening"), "System.Net.Sockets.TcpListener..ctor(");
+            StringAssert.Contains(Stack("pipe:["), "System.Diagnostics.Process.Start(");
+            StringAssert.Contains(Stack("pinvoke.txt"), "Native.open(String path");
+            StringAssert.Contains(Stack("native.gz"), "(libz.so.1)");
+            StringAssert.Contains(Stack("native.gz"), "Native.gzopen(");
+            StringAssert.Contains(checkpoint.Stderr, "Caused by: Crac.FileDescriptors.FdOriginException: This file descriptor was created by thread 1 at epoch:");
+            Assert.IsFalse(checkpoint.Stderr.Contains("Set CRAC_COLLECT_FD_STACKTRACES=true"), "no hint to turn on what is on");
+            Process.Start("kill", ["-9", pid.ToString()])!.WaitForExit();
+        }
+        finally
+        {
+            tool.Kill(entireProcessTree: true);
+            Directory.Delete(directory, recursive: true);
+        }
+    }
+
+    private static int LogDescriptor(int pid, string path) =>
+        Directory.GetFiles($"/proc/{pid}/fd").Select(f => (Fd: int.Parse(Path.GetFileName(f)), Target: new FileInfo(f).LinkTarget)).Single(e => e.Target == path).Fd;
+
+    private static void AssertContinuousTicks(string[] lines)
+    {
+        long[] ticks = lines.Where(l => l.StartsWith("tick ")).Select(l => long.Parse(l[5..])).ToArray();
+        Assert.IsTrue(ticks.Length > 5, string.Join('\n', lines));
+        for (int i = 1; i < ticks.Length; i++)
+        {
+            // Ticks written while the descriptor was parked went to /dev/null: a gap is fine, garbage or a rewind is not.
+            Assert.IsTrue(ticks[i] > ticks[i - 1], $"tick {ticks[i]} after {ticks[i - 1]}: the log was not reopened at its position");
+        }
+
+        Assert.IsTrue(lines.All(l => l.StartsWith("tick ") || l == "opened"), "no torn or overwritten lines:\n" + string.Join('\n', lines));
+    }
+
+    // Shares the file with the app's FileStream (and its lock) as `cat` would.
+    private static string[] ReadLines(string path)
+    {
+        using var stream = new FileStream(path, new FileStreamOptions { Access = FileAccess.Read, Share = FileShare.ReadWrite | FileShare.Delete });
+        return new StreamReader(stream).ReadToEnd().Split('\n', StringSplitOptions.RemoveEmptyEntries);
+    }
+
+    private static int FreePort()
+    {
+        using var listener = new TcpListener(IPAddress.Loopback, 0);
+        listener.Start();
+        return ((IPEndPoint)listener.LocalEndpoint).Port;
+    }
+}
