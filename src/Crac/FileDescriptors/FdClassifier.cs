@@ -64,6 +64,20 @@ internal static class FdClassifier
     public static void CaptureInheritedDescriptors() =>
         _inheritedAtStart = FdScanner.Scan().Where(e => !e.CloseOnExec).ToDictionary(e => e.Fd, e => e.Inode);
 
+    /// <summary>
+    /// After a restore the inherited descriptors are back at their numbers, but CRIU recreated
+    /// them (a pipe gets a new inode): note what they are now.
+    /// </summary>
+    public static void RefreshInheritedDescriptors()
+    {
+        if (_inheritedAtStart is not { } previous)
+        {
+            return;
+        }
+
+        _inheritedAtStart = FdScanner.Scan().Where(e => !e.CloseOnExec && previous.ContainsKey(e.Fd)).ToDictionary(e => e.Fd, e => e.Inode);
+    }
+
     /// <summary>Whether a unix socket belongs to this process's diagnostics server (a session or the listener).</summary>
     public static bool IsDiagnosticsSocket(FdEntry entry) =>
         entry.Kind == FdKind.UnixSocket

@@ -65,15 +65,20 @@ internal sealed class FileDescriptorResource : IResource
 
     public Task AfterRestoreAsync(Context context, CancellationToken cancellationToken)
     {
+        // After a real restore, only 'reopen' reopens, and the policy file is read again (the
+        // restored process may have been given another one). After a failed or kept-running
+        // checkpoint everything parked is put back as it was.
+        bool restored = CheckpointScope.Current is { Restored: true };
+        if (restored)
+        {
+            FdClassifier.RefreshInheritedDescriptors();
+        }
+
         if (_parked.Count == 0)
         {
             return Task.CompletedTask;
         }
 
-        // After a real restore, only 'reopen' reopens, and the policy file is read again (the
-        // restored process may have been given another one). After a failed or kept-running
-        // checkpoint everything parked is put back as it was.
-        bool restored = CheckpointScope.Current is { Restored: true };
         ResourcePolicies? policies = null;
         var failures = Aggregates.Restore();
         if (restored)

@@ -85,6 +85,25 @@ Core.SetRestoreEntryPoint(arguments =>
     return Task.CompletedTask;
 });
 
+if (options.OpenCloseCount > 0)
+{
+    // The fd-tracking benchmark: open and close one file many times, report the time per pair.
+    string file = typeof(SampleOptions).Assembly.Location;
+    for (int i = 0; i < 1000; i++)
+    {
+        File.OpenHandle(file).Dispose();
+    }
+
+    var stopwatch = Stopwatch.StartNew();
+    for (int i = 0; i < options.OpenCloseCount; i++)
+    {
+        File.OpenHandle(file).Dispose();
+    }
+
+    Console.WriteLine($"open-close ns={stopwatch.Elapsed.TotalNanoseconds / options.OpenCloseCount:0}");
+    return 0;
+}
+
 Console.WriteLine($"ready pid={Environment.ProcessId}");
 Report("started");
 using var stop = new CancellationTokenSource();
@@ -230,6 +249,8 @@ internal sealed record SampleOptions
 
     public int LeakMany { get; init; }
 
+    public int OpenCloseCount { get; init; }
+
     public string? ReportFile { get; init; }
 
     public bool SelfCheckpoint { get; init; }
@@ -253,6 +274,7 @@ internal sealed record SampleOptions
                 "--leak-native" => options with { LeakNativeFile = Next() },
                 "--leak-gzip" => options with { LeakGzipFile = Next() },
                 "--append-log" => options with { AppendLog = Next() },
+                "--open-close" => options with { OpenCloseCount = int.Parse(Next(), CultureInfo.InvariantCulture) },
                 "--leak-many" => options with { LeakMany = int.Parse(Next(), CultureInfo.InvariantCulture) },
                 "--report-file" => options with { ReportFile = Next() },
                 "--self-checkpoint" => options with { SelfCheckpoint = true },

@@ -1,0 +1,107 @@
+using System.Diagnostics;
+
+namespace Crac.Benchmarks;
+
+/// <summary>The built artifacts the benchmarks start (the same layout as the tests use).</summary>
+internal static class Apps
+{
+    public static string Configuration { get; } = new DirectoryInfo(AppContext.BaseDirectory.TrimEnd('/')).Name;
+
+    public static string Root { get; } = FindRoot();
+
+    public static string Tool => Output("dotnet-crac", "dotnet-crac.dll");
+
+    public static string Agent => Output("Crac.Agent", "Crac.Agent.dll");
+
+    public static string Tracker => Output("Crac.Agent", "libcrac-fdtrack.so");
+
+    public static string SampleApp => Output("SampleApp", "SampleApp.dll");
+
+    public static string WebApp => Output("WebApp", "WebApp.dll");
+
+    public static string HelloApp => Output("HelloApp", "HelloApp.dll");
+
+    public static string Criu => Path.Combine(Root, ".tools", "criu", "criu");
+
+    public static string Self => typeof(Apps).Assembly.Location;
+
+    private static string Output(string project, string file) => Path.Combine(Root, "artifacts", "bin", project, Configuration, file);
+
+    /// <summary>Starts a program with stdio in a file (a restored process inherits its restorer's).</summary>
+    public static Process Start(string program, IEnumerable<string> arguments, string output, IDictionary<string, string>? environment = null)
+    {
+        var start = new ProcessStartInfo("/bin/sh") { UseShellExecute = false };
+        start.ArgumentList.Add("-c");
+        start.ArgumentList.Add("exec \"$@\" </dev/null >>\"$BENCH_OUT\" 2>&1");
+        start.ArgumentList.Add("sh");
+        start.ArgumentList.Add(program);
+        foreach (string argument in arguments)
+        {
+            start.ArgumentList.Add(argument);
+        }
+
+        start.Environment["BENCH_OUT"] = output;
+        start.Environment.Remove("DOTNET_STARTUP_HOOKS");
+        foreach ((string name, string value) in environment ?? new Dictionary<string, string>())
+        {
+            start.Environment[name] = value;
+        }
+
+        return Process.Start(start)!;
+    }
+
+    /// <summary>Runs a program to its end and returns its wall time in milliseconds.</summary>
+    public static double TimeRun(string program, IEnumerable<string> arguments, IDictionary<string, string>? environment = null)
+    {
+        string output = Path.GetTempFileName();
+        long start = Stopwatch.GetTimestamp();
+        using Process process = Start(program, arguments, output, environment);
+        process.WaitForExit();
+        double elapsed = Stopwatch.GetElapsedTime(start).TotalMilliseconds;
+        if (process.ExitCode != 0)
+        {
+            throw new InvalidOperationException($"{program} {string.Join(' ', arguments)} exited with {process.ExitCode}: {File.ReadAllText(output)}");
+        }
+
+        File.Delete(output);
+        return elapsed;
+    }
+
+    public static void WaitFor(Func<bool> condition, string what, int timeoutMilliseconds = 30_000)
+    {
+        var stopwatch = Stopwatch.StartNew();
+        while (!condition())
+        {
+            if (stopwatch.ElapsedMilliseconds > timeoutMilliseconds)
+            {
+                throw new TimeoutException($"Timed out waiting for {what}.");
+            }
+
+            Thread.Sleep(1);
+        }
+    }
+
+    public static void Kill(int pid)
+    {
+        Process.Start("kill", ["-9", pid.ToString(System.Globalization.CultureInfo.InvariantCulture)])!.WaitForExit();
+        WaitFor(() => !Directory.Exists($"/proc/{pid}"), $"pid {pid} to go");
+    }
+
+    public static long RssKilobytes(int pid) =>
+        long.Parse(File.ReadLines($"/proc/{pid}/status").First(l => l.StartsWith("VmRSS:", StringComparison.Ordinal)).Split(' ', StringSplitOptions.RemoveEmptyEntries)[1], System.Globalization.CultureInfo.InvariantCulture);
+
+    public static long DirectoryBytes(string directory) => Directory.GetFiles(directory).Sum(f => new FileInfo(f).Length);
+
+    private static string FindRoot()
+    {
+        for (DirectoryInfo? directory = new(AppContext.BaseDirectory); directory is not null; directory = directory.Parent)
+        {
+            if (File.Exists(Path.Combine(directory.FullName, "Crac.Diagnostics.sln")))
+            {
+                return directory.FullName;
+            }
+        }
+
+        throw new InvalidOperationException("Run the benchmarks from a checkout (Crac.Diagnostics.sln not found).");
+    }
+}

@@ -1,0 +1,46 @@
+using System.Globalization;
+
+namespace Crac.Benchmarks;
+
+/// <summary>What loading the agent costs an application: start-up time, and CPU while idle.</summary>
+internal static class StartupBenchmarks
+{
+    private const int Runs = 30;
+
+    public static string Run()
+    {
+        var withAgent = new Dictionary<string, string> { ["DOTNET_STARTUP_HOOKS"] = Apps.Agent };
+        IReadOnlyList<Samples> startup = Harness.Alternate(
+            Runs,
+            ("without the agent", () => Apps.TimeRun("dotnet", [Apps.HelloApp])),
+            ("with the agent (startup hook)", () => Apps.TimeRun("dotnet", [Apps.HelloApp], withAgent)));
+
+        (double idleWithout, double idleWith) = (IdleCpu(null), IdleCpu(withAgent));
+        return Harness.Table("Start-up of a hello-world app, process start to exit", startup) +
+               string.Create(CultureInfo.InvariantCulture,
+                   $"\nIdle CPU over 5 s after start-up (SampleApp ticking every 100 ms): {idleWithout:0} ms without the agent, {idleWith:0} ms with it.\n");
+    }
+
+    /// <summary>CPU time (user + system) a running app uses over five seconds, once started.</summary>
+    private static double IdleCpu(IDictionary<string, string>? environment)
+    {
+        string output = Path.GetTempFileName();
+        using var process = Apps.Start("dotnet", [Apps.SampleApp], output, environment);
+        Apps.WaitFor(() => File.ReadAllText(output).Contains("ready pid="), "the app to start");
+        Thread.Sleep(1000);
+        double before = CpuMilliseconds(process.Id);
+        Thread.Sleep(5000);
+        double after = CpuMilliseconds(process.Id);
+        Apps.Kill(process.Id);
+        File.Delete(output);
+        return after - before;
+    }
+
+    private static double CpuMilliseconds(int pid)
+    {
+        string stat = File.ReadAllText($"/proc/{pid}/stat");
+        string[] fields = stat[(stat.LastIndexOf(')') + 2)..].Split(' ');
+        // utime and stime are fields 14 and 15 of stat, in clock ticks (100 per second).
+        return (long.Parse(fields[11], CultureInfo.InvariantCulture) + long.Parse(fields[12], CultureInfo.InvariantCulture)) * 10.0;
+    }
+}
