@@ -10,6 +10,12 @@ internal static class AgentHost
 {
     private static int _started;
 
+    /// <summary>
+    /// Starts the agent. It runs on a thread of its own (see StartupHook): a checkpoint the
+    /// application asks for meanwhile waits for it (Coordinator.RuntimeReady), and a dotnet-crac
+    /// session opened in the first milliseconds of the process could miss the EventSource and
+    /// time out.
+    /// </summary>
     public static void Start()
     {
         if (Interlocked.Exchange(ref _started, 1) != 0)
@@ -17,23 +23,31 @@ internal static class AgentHost
             return;
         }
 
-        RequireCompatibleCrac();
-
-        FdClassifier.CaptureInheritedDescriptors();
-
-        // The EventSource must exist before a session starts, or the session's command is lost.
-        _ = AgentEventSource.Log;
-        Coordinator.Global.Agent.Register(StackTraceSymbolCache.Instance);
-        FileDescriptorResource.Install();
-        if (FdOrigins.Enabled)
+        var ready = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
+        Coordinator.RuntimeReady = ready.Task;
+        try
         {
-            FdOrigins.Start();
+            RequireCompatibleCrac();
+            FdClassifier.CaptureInheritedDescriptors();
+
+            // The EventSource must exist before a session starts, or the session's command is lost.
+            _ = AgentEventSource.Log;
+            Coordinator.Global.Agent.Register(StackTraceSymbolCache.Instance);
+            FileDescriptorResource.Install();
+            if (FdOrigins.Enabled)
+            {
+                FdOrigins.Start();
+            }
+
+            Coordinator.Completed += AgentEventSource.Log.OnCheckpointCompleted;
+            if (string.Equals(Environment.GetEnvironmentVariable(CracEnvironment.EngineOptions), "help", StringComparison.OrdinalIgnoreCase))
+            {
+                Console.Error.WriteLine(EngineHelp.Describe(null));
+            }
         }
-
-        Coordinator.Completed += AgentEventSource.Log.OnCheckpointCompleted;
-        if (string.Equals(Environment.GetEnvironmentVariable(CracEnvironment.EngineOptions), "help", StringComparison.OrdinalIgnoreCase))
+        finally
         {
-            Console.Error.WriteLine(EngineHelp.Describe(null));
+            ready.TrySetResult();
         }
     }
 

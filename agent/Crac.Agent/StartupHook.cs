@@ -1,4 +1,3 @@
-using System.Reflection;
 using System.Runtime.CompilerServices;
 using System.Runtime.Loader;
 
@@ -8,23 +7,28 @@ using System.Runtime.Loader;
 /// </summary>
 public static class StartupHook
 {
-    public static void Initialize()
-    {
-        // Loaded by path into an app that may not reference Crac: find Crac.dll beside this one.
-        // An app that references the package resolves its own copy first (Resolving only runs
-        // when the default probing fails), so there is one global context either way.
-        string? directory = Path.GetDirectoryName(typeof(StartupHook).Assembly.Location);
-        if (directory is not null)
-        {
-            AssemblyLoadContext.Default.Resolving += (context, name) =>
-                name.Name == "Crac" && File.Exists(Path.Combine(directory, "Crac.dll"))
-                    ? context.LoadFromAssemblyPath(Path.Combine(directory, "Crac.dll"))
-                    : null;
-        }
+    public static void Initialize() =>
+        // Everything happens on a thread of the agent's own, so the application's start-up does
+        // not wait for it: the start-up benchmark holds the agent to a few percent.
+        new Thread(Start) { IsBackground = true, Name = "crac-agent-start" }.Start();
 
+    private static void Start()
+    {
         try
         {
-            Start();
+            // Loaded by path into an app that may not reference Crac: find Crac.dll beside this
+            // one. An app that references the package resolves its own copy first (Resolving runs
+            // only when the default probing fails), so there is one global context either way.
+            string? directory = Path.GetDirectoryName(typeof(StartupHook).Assembly.Location);
+            if (directory is not null)
+            {
+                AssemblyLoadContext.Default.Resolving += (context, name) =>
+                    name.Name == "Crac" && File.Exists(Path.Combine(directory, "Crac.dll"))
+                        ? context.LoadFromAssemblyPath(Path.Combine(directory, "Crac.dll"))
+                        : null;
+            }
+
+            StartAgent();
         }
         catch (Exception exception)
         {
@@ -34,7 +38,7 @@ public static class StartupHook
         }
     }
 
-    // Kept out of Initialize so that Crac's types are resolved only after the handler above is in place.
+    // Kept out of Start so that Crac's types are resolved only after the handler above is in place.
     [MethodImpl(MethodImplOptions.NoInlining)]
-    private static void Start() => Crac.Agent.AgentHost.Start();
+    private static void StartAgent() => Crac.Agent.AgentHost.Start();
 }

@@ -21,6 +21,10 @@ internal static class Apps
 
     public static string HelloApp => Output("HelloApp", "HelloApp.dll");
 
+    public static string HelloWithAgent => Output("HelloWithAgent", "HelloWithAgent.dll");
+
+    public static string EmptyHook => Output("EmptyHook", "EmptyHook.dll");
+
     public static string Criu => Path.Combine(Root, ".tools", "criu", "criu");
 
     public static string Self => typeof(Apps).Assembly.Location;

@@ -51,6 +51,9 @@ internal static class Coordinator
 
     public static bool IsRunning => Volatile.Read(ref _running) != 0;
 
+    /// <summary>Completes when the agent has installed the runtime's resources; a checkpoint waits for it.</summary>
+    public static Task? RuntimeReady { get; set; }
+
     /// <summary>Raised after every checkpoint, with its report (the agent's events and counters).</summary>
     public static event Action<CheckpointReport>? Completed;
 
@@ -72,6 +75,11 @@ internal static class Coordinator
 
         try
         {
+            if (RuntimeReady is { } ready)
+            {
+                await ready.ConfigureAwait(false);
+            }
+
             ResolvedCheckpointOptions resolved;
             try
             {

@@ -61,8 +61,28 @@ internal static class FdClassifier
     /// O_CLOEXEC, so one without it was inherited, or opened later by native code that did not
     /// ask for it (zlib's gzopen does not): only the first kind is in this snapshot.
     /// </summary>
-    public static void CaptureInheritedDescriptors() =>
-        _inheritedAtStart = FdScanner.Scan().Where(e => !e.CloseOnExec).ToDictionary(e => e.Fd, e => e.Inode);
+    /// <remarks>
+    /// This runs at start-up, so it asks the kernel directly (one fcntl per possible fd) rather
+    /// than reading /proc: it must cost the application next to nothing.
+    /// </remarks>
+    public static void CaptureInheritedDescriptors()
+    {
+        var inherited = new Dictionary<int, ulong>();
+        for (int fd = 0; fd < InheritedScanLimit; fd++)
+        {
+            int flags = Interop.Libc.fcntl(fd, Interop.Libc.F_GETFD);
+            if (flags >= 0 && (flags & Interop.Libc.FD_CLOEXEC) == 0
+                && Interop.Libc.statx(fd, string.Empty, 0x1000 /* AT_EMPTY_PATH */, Interop.Libc.STATX_BASIC_STATS, out Interop.Libc.StatX stat) == 0)
+            {
+                inherited[fd] = stat.Inode;
+            }
+        }
+
+        _inheritedAtStart = inherited;
+    }
+
+    // Shells and service managers hand down fds in the low hundreds (bash uses 255).
+    private const int InheritedScanLimit = 1024;
 
     /// <summary>
     /// After a restore the inherited descriptors are back at their numbers, but CRIU recreated
