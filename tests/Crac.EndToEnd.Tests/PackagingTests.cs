@@ -1,0 +1,132 @@
+using System.Diagnostics;
+using Crac.EndToEnd.Tests.Infrastructure;
+
+namespace Crac.EndToEnd.Tests;
+
+/// <summary>
+/// The two ways users get dotnet-crac: the global tool from its package (which carries the
+/// agent), and the Crac package, which loads the agent into an app that references it.
+/// </summary>
+[TestClass]
+public sealed class PackagingTests
+{
+    private static string _packages = string.Empty;
+    private static string _scratch = string.Empty;
+
+    [ClassInitialize]
+    public static void Pack(TestContext context)
+    {
+        _scratch = Directory.CreateTempSubdirectory("crac-packaging-").FullName;
+        _packages = Path.Combine(_scratch, "packages");
+        Dotnet(Paths.RepositoryRoot, "pack", Path.Combine(Paths.RepositoryRoot, "agent", "Crac.Agent"), "-c", Paths.Configuration, "-o", _packages);
+        Dotnet(Paths.RepositoryRoot, "pack", Path.Combine(Paths.RepositoryRoot, "tool", "dotnet-crac"), "-c", Paths.Configuration, "-o", _packages);
+    }
+
+    [ClassCleanup]
+    public static void Clean() => Directory.Delete(_scratch, recursive: true);
+
+    [TestMethod]
+    public async Task TheToolPackageInstallsAsDotnetCracAndItsRunCommandInjectsTheAgentItCarries()
+    {
+        string tools = Path.Combine(_scratch, "tools");
+        Dotnet(_scratch, "tool", "install", "dotnet-crac", "--tool-path", tools, "--add-source", _packages, "--version", "0.1.0");
+        var environment = new Dictionary<string, string?> { ["PATH"] = $"{tools}:{Environment.GetEnvironmentVariable("PATH")}" };
+
+        string help = Dotnet(_scratch, environment, "crac", "--help");
+        StringAssert.Contains(help, "checkpoint");
+        StringAssert.Contains(help, "restore");
+
+        string output = Path.Combine(_scratch, "run.log");
+        using Process run = ProcessRunner.Start("dotnet", ["crac", "run", "--", "dotnet", Paths.SampleApp], output, null, environment);
+        try
+        {
+            await ProcessRunner.WaitUntilAsync(() => File.Exists(output) && File.ReadAllText(output).Contains("ready pid="), TimeSpan.FromSeconds(30), "the app started by the installed tool");
+            int pid = int.Parse(System.Text.RegularExpressions.Regex.Match(File.ReadAllText(output), @"ready pid=(\d+)").Groups[1].Value);
+            string maps = File.ReadAllText($"/proc/{pid}/maps");
+            StringAssert.Contains(maps, Path.Combine(tools, ".store"), "the agent comes from the installed tool package");
+            string status = Dotnet(_scratch, environment, "crac", "status", pid.ToString());
+            StringAssert.Contains(status, "Checkpointable:       Ready");
+            Process.Start("kill", ["-INT", pid.ToString()])!.WaitForExit();
+        }
+        finally
+        {
+            run.Kill(entireProcessTree: true);
+        }
+    }
+
+    [TestMethod]
+    public async Task AnAppThatReferencesTheCracPackageGetsTheAgentWithoutAnyEnvironmentVariable()
+    {
+        string app = Path.Combine(_scratch, "ReferencingApp");
+        Directory.CreateDirectory(app);
+        File.WriteAllText(Path.Combine(app, "ReferencingApp.csproj"), $"""
+            <Project Sdk="Microsoft.NET.Sdk">
+              <PropertyGroup>
+                <OutputType>Exe</OutputType>
+                <TargetFramework>net10.0</TargetFramework>
+                <ImplicitUsings>enable</ImplicitUsings>
+                <RestoreAdditionalProjectSources>{_packages}</RestoreAdditionalProjectSources>
+              </PropertyGroup>
+              <ItemGroup>
+                <PackageReference Include="Crac" Version="0.1.0" />
+              </ItemGroup>
+            </Project>
+            """);
+        File.WriteAllText(Path.Combine(app, "Program.cs"), """
+            using Crac;
+            var resource = new Resource();
+            Core.GlobalContext.Register(resource);
+            Console.WriteLine($"ready pid={Environment.ProcessId}");
+            Thread.Sleep(Timeout.Infinite);
+            sealed class Resource : IResource
+            {
+                public Task BeforeCheckpointAsync(Context context, CancellationToken token) { Console.WriteLine("before"); return Task.CompletedTask; }
+                public Task AfterRestoreAsync(Context context, CancellationToken token) { Console.WriteLine("after"); return Task.CompletedTask; }
+            }
+            """);
+        Dotnet(app, "build", "-c", "Release", "-o", Path.Combine(app, "out"));
+
+        string output = Path.Combine(app, "run.log");
+        using Process process = ProcessRunner.Start("dotnet", [Path.Combine(app, "out", "ReferencingApp.dll")], output, null, null);
+        try
+        {
+            await ProcessRunner.WaitUntilAsync(() => File.Exists(output) && File.ReadAllText(output).Contains("ready pid="), TimeSpan.FromSeconds(30), "the referencing app");
+
+            ToolResult checkpoint = await ToolRun.RunAsync("checkpoint", process.Id.ToString());
+
+            Assert.AreEqual(0, checkpoint.ExitCode, checkpoint.ToString());
+            await ProcessRunner.WaitUntilAsync(() => File.ReadAllText(output).Contains("after"), TimeSpan.FromSeconds(10), "after-restore in the referencing app");
+            StringAssert.Contains(File.ReadAllText(output), "before\nafter\n");
+        }
+        finally
+        {
+            process.Kill(entireProcessTree: true);
+        }
+    }
+
+    private static string Dotnet(string directory, params string[] arguments) => Dotnet(directory, null, arguments);
+
+    private static string Dotnet(string directory, IDictionary<string, string?>? environment, params string[] arguments)
+    {
+        var start = new ProcessStartInfo("dotnet") { WorkingDirectory = directory, RedirectStandardOutput = true, RedirectStandardError = true, UseShellExecute = false };
+        foreach (string argument in arguments)
+        {
+            start.ArgumentList.Add(argument);
+        }
+
+        foreach ((string name, string? value) in environment ?? new Dictionary<string, string?>())
+        {
+            start.Environment[name] = value;
+        }
+
+        // A private package cache: the packages just packed keep their version number from run
+        // to run, and a shared cache would hand out a stale copy.
+        start.Environment["NUGET_PACKAGES"] = Path.Combine(_scratch, "nuget-cache");
+        using Process process = Process.Start(start)!;
+        Task<string> stderr = process.StandardError.ReadToEndAsync();
+        string stdout = process.StandardOutput.ReadToEnd();
+        process.WaitForExit();
+        Assert.AreEqual(0, process.ExitCode, $"dotnet {string.Join(' ', arguments)} failed:\n{stdout}\n{stderr.Result}");
+        return stdout;
+    }
+}
