@@ -248,6 +248,52 @@ public sealed class CriuTests
         Directory.Delete(directory, recursive: true);
     }
 
+    [TestMethod]
+    public async Task AnInteractiveAppIsRestoredIntoTheRestorersTerminalInTheForeground()
+    {
+        // script(1) gives each side a terminal of its own, as an operator's shell would.
+        string directory = Directory.CreateTempSubdirectory("crac-tty-").FullName;
+        string image = Path.Combine(directory, "image");
+        string firstTerminal = Path.Combine(directory, "first.log");
+        string secondTerminal = Path.Combine(directory, "second.log");
+        using Process original = Process.Start("script", ["-qfc", $"DOTNET_STARTUP_HOOKS={Paths.Agent} dotnet {Paths.SampleApp}", firstTerminal])!;
+        Process? restorer = null;
+        int pid = 0;
+        try
+        {
+            await ProcessRunner.WaitUntilAsync(() => File.Exists(firstTerminal) && File.ReadAllText(firstTerminal).Contains("ready pid="), TimeSpan.FromSeconds(30), "the app in its terminal");
+            pid = int.Parse(System.Text.RegularExpressions.Regex.Match(File.ReadAllText(firstTerminal), @"ready pid=(\d+)").Groups[1].Value);
+            string originalTerminal = new FileInfo($"/proc/{pid}/fd/1").LinkTarget!;
+            StringAssert.StartsWith(originalTerminal, "/dev/pts/");
+
+            ToolResult checkpoint = await ToolRun.RunAsync("checkpoint", pid.ToString(), "--engine", "criu", "--image-dir", image);
+            Assert.AreEqual(0, checkpoint.ExitCode, checkpoint.ToString());
+            await ProcessRunner.WaitUntilAsync(() => !Directory.Exists($"/proc/{pid}") || ProcessRunner.IsZombie(pid), TimeSpan.FromSeconds(10), "the original to exit");
+            StringAssert.Contains(File.ReadAllText(Path.Combine(image, "crac-image.json")), "\"interactive\":true");
+
+            restorer = Process.Start("script", ["-qfc", $"dotnet {Paths.Tool} restore {image}", secondTerminal])!;
+            await ProcessRunner.WaitUntilAsync(() => File.Exists(secondTerminal) && File.ReadAllText(secondTerminal).Contains("generation=1"), TimeSpan.FromSeconds(30), "the restored app to write to the new terminal");
+
+            StringAssert.Contains(File.ReadAllText(secondTerminal), $"Restored process {pid} (SampleApp)");
+            StringAssert.StartsWith(new FileInfo($"/proc/{pid}/fd/1").LinkTarget, "/dev/pts/");
+            Assert.IsTrue(original.HasExited, "the original terminal is gone: what the app writes now shows in the restorer's");
+            Assert.IsFalse(restorer.HasExited, "in the foreground, the restore lasts as long as the app");
+            Process.Start("kill", ["-9", pid.ToString()])!.WaitForExit();
+            Assert.IsTrue(restorer.WaitForExit(TimeSpan.FromSeconds(15)), "the restore ends with the app");
+        }
+        finally
+        {
+            if (pid > 0 && ProcessRunner.IsAlive(pid))
+            {
+                Process.Start("kill", ["-9", pid.ToString()])!.WaitForExit();
+            }
+
+            restorer?.Kill(entireProcessTree: true);
+            original.Kill(entireProcessTree: true);
+            Directory.Delete(directory, recursive: true);
+        }
+    }
+
     private static void AssertPrivateImage(string image)
     {
         Assert.AreEqual(PrivateDirectory, File.GetUnixFileMode(image));

@@ -114,7 +114,8 @@ internal sealed class TargetProcess
         {
             foreach (string line in File.ReadLines($"/proc/{Pid}/maps"))
             {
-                if (line.EndsWith("/" + AgentAssemblyFile, StringComparison.Ordinal))
+                // " (deleted)" when the agent's file was replaced since (an upgraded tool).
+                if (line.EndsWith("/" + AgentAssemblyFile, StringComparison.Ordinal) || line.EndsWith("/" + AgentAssemblyFile + " (deleted)", StringComparison.Ordinal))
                 {
                     return true;
                 }

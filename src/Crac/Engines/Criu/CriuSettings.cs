@@ -130,9 +130,21 @@ internal static class CriuCommandLine
         }
     }
 
-    /// <summary>CRIU refuses to dump a root task that is not a session leader unless told it is a shell job.</summary>
+    /// <summary>
+    /// CRIU refuses to dump a root task that is not a session leader, or one whose terminal's
+    /// other end is outside the dump, unless told it is a shell job.
+    /// </summary>
     private static bool NeedsShellJob(int pid)
     {
+        for (int fd = 0; fd <= 2; fd++)
+        {
+            string? target = new FileInfo($"/proc/{pid}/fd/{fd}").LinkTarget;
+            if (target is not null && (target.StartsWith("/dev/pts/", StringComparison.Ordinal) || target.StartsWith("/dev/tty", StringComparison.Ordinal)))
+            {
+                return true;
+            }
+        }
+
         try
         {
             // /proc/PID/stat: "pid (comm) state ppid pgrp session ..."; comm may contain spaces.
