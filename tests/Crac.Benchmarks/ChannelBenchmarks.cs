@@ -25,10 +25,12 @@ internal static class ChannelBenchmarks
 
             var client = new AgentClient(TargetProcess.Open(pid));
             var diagnostics = new DiagnosticsClient(pid);
+            // The runtime serves one diagnostics command at a time, and stopping a session takes it
+            // about 100 ms: let each sample's stop finish, untimed, before the next sample starts.
             IReadOnlyList<Samples> warm = Harness.Alternate(
                 WarmRuns,
-                ("bare DiagnosticsClient call (warm)", () => Harness.Time(() => diagnostics.GetProcessEnvironment())),
-                ("agent status round trip (warm, session start to reply)", () => Harness.Time(() =>
+                ("bare DiagnosticsClient call (warm)", () => Settled(() => diagnostics.GetProcessEnvironment())),
+                ("agent status round trip (warm: session, reply, stop sent)", () => Settled(() =>
                     client.SendRawAsync(AgentCommands.Status, "{}", AgentClient.DefaultReplyTimeout, CancellationToken.None).GetAwaiter().GetResult())));
             await Task.CompletedTask;
             return Harness.Table("`dotnet crac status` against a bare diagnostics call, each from a fresh process", cold) +
@@ -39,5 +41,12 @@ internal static class ChannelBenchmarks
             Apps.Kill(pid);
             File.Delete(output);
         }
+    }
+
+    private static double Settled(Action action)
+    {
+        double elapsed = Harness.Time(action);
+        Thread.Sleep(200);
+        return elapsed;
     }
 }

@@ -20,6 +20,8 @@ internal sealed class AgentClient(TargetProcess target)
     /// <summary>How long a reply may take. Commands are answered inline, so a reply normally arrives in milliseconds.</summary>
     public static readonly TimeSpan DefaultReplyTimeout = TimeSpan.FromSeconds(5);
 
+    private static readonly TimeSpan StopGrace = TimeSpan.FromMilliseconds(30);
+
     public TargetProcess Target { get; } = target;
 
     public async Task<TReply> SendAsync<TRequest, TReply>(
@@ -106,7 +108,6 @@ internal sealed class AgentClient(TargetProcess target)
         finally
         {
             await StopAsync(session).ConfigureAwait(false);
-            await Task.WhenAny(processing, Task.Delay(TimeSpan.FromSeconds(1), CancellationToken.None)).ConfigureAwait(false);
             session.Dispose();
         }
     }
@@ -159,14 +160,23 @@ internal sealed class AgentClient(TargetProcess target)
         source.Process();
     }
 
+    /// <summary>
+    /// Stops the session, even when cancelled: without the stop command the provider stays enabled
+    /// in the target. The runtime answers the command only after its next buffer flush, about
+    /// 100 ms later, and stops the session whether or not anyone still waits for that answer: so
+    /// this waits just long enough for the command to be sent.
+    /// </summary>
     private static async Task StopAsync(EventPipeSession session)
     {
         try
         {
-            // Stop even when cancelled: without it the provider stays enabled in the target.
-            await session.StopAsync(CancellationToken.None).WaitAsync(TimeSpan.FromSeconds(3)).ConfigureAwait(false);
+            await session.StopAsync(CancellationToken.None).WaitAsync(StopGrace).ConfigureAwait(false);
         }
-        catch (Exception exception) when (exception is ServerNotAvailableException or IOException or TimeoutException or EndOfStreamException
+        catch (TimeoutException)
+        {
+            // Sent and being processed; see above.
+        }
+        catch (Exception exception) when (exception is ServerNotAvailableException or IOException or EndOfStreamException
                                               or ObjectDisposedException or ServerErrorException or SocketException)
         {
             // The target went away; there is nothing left to stop.

@@ -1,4 +1,5 @@
 using System.CommandLine;
+using System.Text.Json.Serialization.Metadata;
 using Crac.Tool.Agent;
 
 namespace Crac.Tool.CommandLine;
@@ -62,6 +63,16 @@ internal static class CommonOptions
             }
 
             return TargetProcess.Resolve(fromArgument ?? fromOption, result.GetValue(_name));
+        }
+
+        /// <summary>Resolves the process, checks its agent, and sends it one argument-less command.</summary>
+        public async Task<(TargetProcess Target, TReply Reply)> QueryAsync<TReply>(
+            ParseResult result, string command, JsonTypeInfo<TReply> replyType, CancellationToken cancellationToken)
+        {
+            TargetProcess target = Resolve(result);
+            target.RequireAgent();
+            TReply reply = await new AgentClient(target).SendAsync(command, "{}", replyType, cancellationToken).ConfigureAwait(false);
+            return (target, reply);
         }
     }
 }

@@ -18,6 +18,7 @@ internal static class CriuLog
         ("Unexpected rt vDSO area bounds", "This CRIU is too old for the kernel: install CRIU 4.2 or newer (.ci/install-criu.sh)."),
         ("Can't get 1:16 opt", "This CRIU is too old for the kernel's TCP sockets: install CRIU 4.2 or newer (.ci/install-criu.sh)."),
         ("CAP_SYS_ADMIN or the CAP_CHECKPOINT_RESTORE", "CRIU needs privileges: run as root (sudo dotnet crac ...), or give it CAP_CHECKPOINT_RESTORE and CAP_SYS_PTRACE."),
+        ("Can't get rlimit", "CRIU could not read the process's limits: dumping another user's process needs CAP_SYS_RESOURCE as well (run as full root; in a container, --privileged)."),
         ("Can't fork for", "The process id is taken: the original is still running or not yet reaped, or another process got the pid."),
         ("has bad size", "A file the image expects has changed size since the checkpoint (a log written after it?): close such files before the checkpoint, or take a new one."),
     ];

@@ -14,10 +14,7 @@ internal static class CommandsCommand
         var selection = new CommonOptions.ProcessSelection(command);
         CommandRunner.SetAction(command, async (result, cancellationToken) =>
         {
-            TargetProcess target = selection.Resolve(result);
-            target.RequireAgent();
-            HelpReply help = await new AgentClient(target)
-                .SendAsync(AgentCommands.Help, "{}", CracJsonContext.Default.HelpReply, cancellationToken)
+            (TargetProcess target, HelpReply help) = await selection.QueryAsync(result, AgentCommands.Help, CracJsonContext.Default.HelpReply, cancellationToken)
                 .ConfigureAwait(false);
             if (selection.Format(result) == OutputFormat.Json)
             {

@@ -17,10 +17,7 @@ internal static class FdsCommand
         command.Options.Add(blockingOnly);
         CommandRunner.SetAction(command, async (result, cancellationToken) =>
         {
-            TargetProcess target = selection.Resolve(result);
-            target.RequireAgent();
-            FdsReply fds = await new AgentClient(target)
-                .SendAsync(AgentCommands.Fds, "{}", CracJsonContext.Default.FdsReply, cancellationToken)
+            (TargetProcess target, FdsReply fds) = await selection.QueryAsync(result, AgentCommands.Fds, CracJsonContext.Default.FdsReply, cancellationToken)
                 .ConfigureAwait(false);
             if (result.GetValue(blockingOnly))
             {

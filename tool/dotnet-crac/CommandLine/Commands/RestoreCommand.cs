@@ -212,6 +212,9 @@ internal static class RestoreCommand
 
             CheckpointReportMessage? report = await WaitForAfterRestoreAsync(client, reply.CheckpointId, cancellationToken).ConfigureAwait(false);
             double total = stopwatch.Elapsed.TotalMilliseconds;
+            // A checkpoint the application took itself has no outcome to ask for: its status tells the generation.
+            int generation = report?.Generation
+                ?? (await client.SendAsync(AgentCommands.Status, "{}", CracJsonContext.Default.StatusReply, cancellationToken).ConfigureAwait(false)).Generation;
             if (format == OutputFormat.Json)
             {
                 ToolJsonContext.Write(new RestoreResult(target.Pid, directory, metadata.Engine, total, detached, report), ToolJsonContext.Default.RestoreResult);
@@ -220,7 +223,7 @@ internal static class RestoreCommand
             {
                 string how = criuMilliseconds is { } criu ? $"CRIU {Formatting.Duration(criu)}, " : string.Empty;
                 Console.Out.WriteLine(
-                    $"Restored process {target.Display} from {directory} in {Formatting.Duration(total)} ({how}after-restore done), generation {report?.Generation.ToString(CultureInfo.InvariantCulture) ?? "?"}.");
+                    $"Restored process {target.Display} from {directory} in {Formatting.Duration(total)} ({how}after-restore done), generation {generation.ToString(CultureInfo.InvariantCulture)}.");
                 if (report?.Failure is { } failure)
                 {
                     Console.Error.WriteLine($"Error: process {target.Display} was restored, but a restore notification failed:");

@@ -14,10 +14,7 @@ internal static class StatusCommand
         var selection = new CommonOptions.ProcessSelection(command);
         CommandRunner.SetAction(command, async (result, cancellationToken) =>
         {
-            TargetProcess target = selection.Resolve(result);
-            target.RequireAgent();
-            StatusReply status = await new AgentClient(target)
-                .SendAsync(AgentCommands.Status, "{}", CracJsonContext.Default.StatusReply, cancellationToken)
+            (TargetProcess target, StatusReply status) = await selection.QueryAsync(result, AgentCommands.Status, CracJsonContext.Default.StatusReply, cancellationToken)
                 .ConfigureAwait(false);
             if (selection.Format(result) == OutputFormat.Json)
             {
