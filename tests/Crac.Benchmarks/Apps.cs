@@ -9,7 +9,29 @@ internal static class Apps
 
     public static string Root { get; } = FindRoot();
 
-    public static string Tool => Output("dotnet-crac", "dotnet-crac.dll");
+    /// <summary>
+    /// The tool as its package ships it on linux-x64, precompiled (ReadyToRun): published once per
+    /// benchmark run, since every command is a cold start of the tool.
+    /// </summary>
+    public static string Tool => PublishedTool.Value;
+
+    private static readonly Lazy<string> PublishedTool = new(() => Publish(Path.Combine("tool", "dotnet-crac"), "dotnet-crac"));
+
+    /// <summary>Publishes a project ReadyToRun for linux-x64 into a scratch folder and returns its entry assembly.</summary>
+    public static string Publish(string project, string assemblyName)
+    {
+        string output = Path.Combine(Path.GetTempPath(), "crac-bench-publish", assemblyName);
+        var start = new ProcessStartInfo("dotnet")
+        {
+            ArgumentList = { "publish", Path.Combine(Root, project), "-c", "Release", "-r", "linux-x64", "--self-contained", "false", "-p:PublishReadyToRun=true", "-o", output },
+            RedirectStandardOutput = true,
+            UseShellExecute = false,
+        };
+        using Process process = Process.Start(start)!;
+        string log = process.StandardOutput.ReadToEnd();
+        process.WaitForExit();
+        return process.ExitCode == 0 ? Path.Combine(output, assemblyName + ".dll") : throw new InvalidOperationException($"publish {project} failed:\n{log}");
+    }
 
     public static string Agent => Output("Crac.Agent", "Crac.Agent.dll");
 

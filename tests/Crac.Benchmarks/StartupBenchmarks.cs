@@ -11,37 +11,21 @@ internal static class StartupBenchmarks
     {
         // Both apps are published as production apps usually are, ReadyToRun (precompiled), so
         // that neither pays for JIT the other does not; the package reference compiles the agent in.
-        string scratch = Directory.CreateTempSubdirectory("crac-bench-startup-").FullName;
-        string hello = Publish("HelloApp", scratch);
-        string helloWithAgent = Publish("HelloWithAgent", scratch);
-        var withAgent = new Dictionary<string, string> { ["DOTNET_STARTUP_HOOKS"] = Apps.Agent };
+        string hello = Apps.Publish(Path.Combine("tests", "apps", "HelloApp"), "HelloApp");
+        string helloWithAgent = Apps.Publish(Path.Combine("tests", "apps", "HelloWithAgent"), "HelloWithAgent");
+        // The agent as `dotnet crac run` injects it: the precompiled copy in the tool package.
+        var withAgent = new Dictionary<string, string> { ["DOTNET_STARTUP_HOOKS"] = Path.Combine(Path.GetDirectoryName(Apps.Tool)!, "Crac.Agent.dll") };
         IReadOnlyList<Samples> startup = Harness.Alternate(
             Runs,
             ("without the agent", () => Apps.TimeRun("dotnet", [hello])),
             ("agent by package reference (module initializer)", () => Apps.TimeRun("dotnet", [helloWithAgent])),
             ("an empty startup hook (the runtime's hook machinery alone)", () => Apps.TimeRun("dotnet", [hello], new Dictionary<string, string> { ["DOTNET_STARTUP_HOOKS"] = Apps.EmptyHook })),
             ("agent by startup hook (DOTNET_STARTUP_HOOKS)", () => Apps.TimeRun("dotnet", [hello], withAgent)));
-        Directory.Delete(scratch, recursive: true);
 
         (double idleWithout, double idleWith) = (IdleCpu(null), IdleCpu(withAgent));
         return Harness.Table("Start-up of a hello-world app, process start to exit", startup) +
                string.Create(CultureInfo.InvariantCulture,
                    $"\nIdle CPU over 5 s after start-up (SampleApp ticking every 100 ms): {idleWithout:0} ms without the agent, {idleWith:0} ms with it.\n");
-    }
-
-    private static string Publish(string project, string scratch)
-    {
-        string output = Path.Combine(scratch, project);
-        var start = new System.Diagnostics.ProcessStartInfo("dotnet")
-        {
-            ArgumentList = { "publish", Path.Combine(Apps.Root, "tests", "apps", project), "-c", "Release", "-r", "linux-x64", "--self-contained", "false", "-p:PublishReadyToRun=true", "-o", output },
-            RedirectStandardOutput = true,
-            UseShellExecute = false,
-        };
-        using var process = System.Diagnostics.Process.Start(start)!;
-        string log = process.StandardOutput.ReadToEnd();
-        process.WaitForExit();
-        return process.ExitCode == 0 ? Path.Combine(output, project + ".dll") : throw new InvalidOperationException($"publish {project} failed:\n{log}");
     }
 
     /// <summary>CPU time (user + system) a running app uses over five seconds, once started.</summary>
