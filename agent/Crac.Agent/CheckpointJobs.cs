@@ -2,20 +2,20 @@ using System.Collections.Concurrent;
 using Crac.Coordination;
 using Crac.Diagnostics;
 using Crac.Engines;
-using Crac.FileDescriptors;
 using Crac.Protocol;
 
 namespace Crac.Agent;
 
 /// <summary>
-/// A checkpoint the tool asked for. It runs on its own thread, after the tool's session has
-/// closed (CRIU cannot dump a process with a connected diagnostics session); the tool learns how
-/// it went by asking for its outcome in a later, short session.
+/// A checkpoint the tool asked for. It runs on its own thread while the tool follows it through
+/// short sessions that ask for its outcome. With CRIU, the process waits once it is ready and
+/// the tool, once its own sessions have closed (CRIU cannot dump a process with a connected
+/// diagnostics session), dumps it.
 /// </summary>
 internal sealed class CheckpointJob(string id, CheckpointCommand command, AgentEventSource events) : ICheckpointObserver
 {
     private volatile string _state = CheckpointStates.Running;
-    private volatile string? _phase = "waiting-for-session-close";
+    private volatile string? _phase = "starting";
     private CheckpointReport? _report;
 
     public string Id { get; } = id;
@@ -36,8 +36,9 @@ internal sealed class CheckpointJob(string id, CheckpointCommand command, AgentE
 
     public OutcomeReply ToOutcome()
     {
-        CheckpointReport? report = _report;
+        // The state first: Run writes the report before it publishes Done (a volatile write).
         string state = _state;
+        CheckpointReport? report = _report;
         return new OutcomeReply
         {
             State = state,
@@ -58,7 +59,6 @@ internal sealed class CheckpointJob(string id, CheckpointCommand command, AgentE
 
     public void Run()
     {
-        WaitForSessionsToClose();
         var options = new CheckpointOptions
         {
             Engine = command.Engine,
@@ -72,17 +72,6 @@ internal sealed class CheckpointJob(string id, CheckpointCommand command, AgentE
         _report = Coordinator.RunAsync(options, CheckpointTrigger.Agent, this, CancellationToken.None).GetAwaiter().GetResult();
         _phase = null;
         _state = CheckpointStates.Done;
-    }
-
-    // The requesting tool stops its session right after the acknowledgement. Another client
-    // (dotnet-trace) may hold one for long: wait a little, then go on and let the engine decide.
-    private static void WaitForSessionsToClose()
-    {
-        DateTime deadline = DateTime.UtcNow.AddSeconds(2);
-        while (DateTime.UtcNow < deadline && FdClassifier.CountDiagnosticsSessions(FdScanner.Scan()) > 0)
-        {
-            Thread.Sleep(10);
-        }
     }
 }
 

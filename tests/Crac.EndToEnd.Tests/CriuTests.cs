@@ -272,7 +272,9 @@ public sealed class CriuTests
             StringAssert.Contains(File.ReadAllText(Path.Combine(image, "crac-image.json")), "\"interactive\":true");
 
             restorer = Process.Start("script", ["-qfc", $"dotnet {Paths.Tool} restore {image}", secondTerminal])!;
-            await ProcessRunner.WaitUntilAsync(() => File.Exists(secondTerminal) && File.ReadAllText(secondTerminal).Contains("generation=1"), TimeSpan.FromSeconds(30), "the restored app to write to the new terminal");
+            await ProcessRunner.WaitUntilAsync(
+                () => File.Exists(secondTerminal) && File.ReadAllText(secondTerminal) is var text && text.Contains("generation=1") && text.Contains("Restored process"),
+                TimeSpan.FromSeconds(30), "the restore's report and the restored app's output in the new terminal");
 
             StringAssert.Contains(File.ReadAllText(secondTerminal), $"Restored process {pid} (SampleApp)");
             StringAssert.StartsWith(new FileInfo($"/proc/{pid}/fd/1").LinkTarget, "/dev/pts/");

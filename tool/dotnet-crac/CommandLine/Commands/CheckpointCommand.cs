@@ -18,7 +18,8 @@ namespace Crac.Tool.CommandLine.Commands;
 /// </summary>
 internal static class CheckpointCommand
 {
-    private static readonly TimeSpan PollInterval = TimeSpan.FromMilliseconds(20);
+    // Each poll is a session, and the runtime serves one diagnostics command at a time.
+    private static readonly TimeSpan PollInterval = TimeSpan.FromMilliseconds(50);
 
     public static Command Create()
     {
