@@ -7,10 +7,20 @@ using System.Runtime.Loader;
 /// </summary>
 public static class StartupHook
 {
-    public static void Initialize() =>
-        // Everything happens on a thread of the agent's own, so the application's start-up does
-        // not wait for it: the start-up benchmark holds the agent to a few percent.
+    public static void Initialize()
+    {
+        // Recording fd origins must be in place before the application opens anything, so in
+        // that (diagnostic, opt-in) mode the agent starts before Main, on Main's thread.
+        if (string.Equals(Environment.GetEnvironmentVariable("CRAC_COLLECT_FD_STACKTRACES"), "true", StringComparison.OrdinalIgnoreCase))
+        {
+            Start();
+            return;
+        }
+
+        // Otherwise everything happens on a thread of the agent's own, so the application's
+        // start-up does not wait for it: the start-up benchmark holds the agent to a few percent.
         new Thread(Start) { IsBackground = true, Name = "crac-agent-start" }.Start();
+    }
 
     private static void Start()
     {

@@ -261,8 +261,7 @@ public sealed class CriuTests
         int pid = 0;
         try
         {
-            await ProcessRunner.WaitUntilAsync(() => File.Exists(firstTerminal) && File.ReadAllText(firstTerminal).Contains("ready pid="), TimeSpan.FromSeconds(30), "the app in its terminal");
-            pid = int.Parse(System.Text.RegularExpressions.Regex.Match(File.ReadAllText(firstTerminal), @"ready pid=(\d+)").Groups[1].Value);
+            pid = await ProcessRunner.WaitForReadyPidAsync(firstTerminal, "the app in its terminal");
             string originalTerminal = new FileInfo($"/proc/{pid}/fd/1").LinkTarget!;
             StringAssert.StartsWith(originalTerminal, "/dev/pts/");
 

@@ -211,8 +211,7 @@ public sealed class FileDescriptorTests
         ], output, null, null);
         try
         {
-            await ProcessRunner.WaitUntilAsync(() => File.Exists(output) && File.ReadAllText(output).Contains("ready pid="), TimeSpan.FromSeconds(30), "the app");
-            int pid = int.Parse(System.Text.RegularExpressions.Regex.Match(File.ReadAllText(output), @"ready pid=(\d+)").Groups[1].Value);
+            int pid = await ProcessRunner.WaitForReadyPidAsync(output, "the app");
 
             ToolResult fds = await ToolRun.RunAsync("fds", pid.ToString(), "--format", "json", "--blocking");
             ToolResult checkpoint = await ToolRun.RunAsync("checkpoint", pid.ToString());

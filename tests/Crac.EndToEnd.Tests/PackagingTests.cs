@@ -40,8 +40,7 @@ public sealed class PackagingTests
         using Process run = ProcessRunner.Start("dotnet", ["crac", "run", "--", "dotnet", Paths.SampleApp], output, null, environment);
         try
         {
-            await ProcessRunner.WaitUntilAsync(() => File.Exists(output) && File.ReadAllText(output).Contains("ready pid="), TimeSpan.FromSeconds(30), "the app started by the installed tool");
-            int pid = int.Parse(System.Text.RegularExpressions.Regex.Match(File.ReadAllText(output), @"ready pid=(\d+)").Groups[1].Value);
+            int pid = await ProcessRunner.WaitForReadyPidAsync(output, "the app started by the installed tool");
             string maps = File.ReadAllText($"/proc/{pid}/maps");
             StringAssert.Contains(maps, Path.Combine(tools, ".store"), "the agent comes from the installed tool package");
             string status = Dotnet(_scratch, environment, "crac", "status", pid.ToString());

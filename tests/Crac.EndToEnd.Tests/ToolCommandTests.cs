@@ -177,8 +177,7 @@ public sealed class ToolCommandTests
         using Process tool = ProcessRunner.Start("dotnet", [Paths.Tool, "run", "--", "dotnet", Paths.SampleApp], output, null, null);
         try
         {
-            await ProcessRunner.WaitUntilAsync(() => File.Exists(output) && File.ReadAllText(output).Contains("ready pid="), TimeSpan.FromSeconds(30), "the app started by dotnet crac run");
-            int pid = int.Parse(System.Text.RegularExpressions.Regex.Match(File.ReadAllText(output), @"ready pid=(\d+)").Groups[1].Value);
+            int pid = await ProcessRunner.WaitForReadyPidAsync(output, "the app started by dotnet crac run");
 
             ToolResult status = await ToolRun.RunAsync("status", pid.ToString());
 

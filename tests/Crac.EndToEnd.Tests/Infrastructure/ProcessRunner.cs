@@ -69,6 +69,13 @@ internal static class ProcessRunner
         }
     }
 
+    /// <summary>Waits until an app started some other way (dotnet crac run, script) writes "ready pid=N" to a file, and returns N.</summary>
+    public static async Task<int> WaitForReadyPidAsync(string output, string what)
+    {
+        await WaitUntilAsync(() => File.Exists(output) && File.ReadAllText(output).Contains("ready pid="), TimeSpan.FromSeconds(30), what);
+        return int.Parse(System.Text.RegularExpressions.Regex.Match(File.ReadAllText(output), @"ready pid=(\d+)").Groups[1].Value);
+    }
+
     public static bool IsAlive(int pid) => Directory.Exists($"/proc/{pid}") && !IsZombie(pid);
 
     public static bool IsZombie(int pid)

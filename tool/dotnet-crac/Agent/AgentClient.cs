@@ -21,6 +21,7 @@ internal sealed class AgentClient(TargetProcess target)
     public static readonly TimeSpan DefaultReplyTimeout = TimeSpan.FromSeconds(5);
 
     private static readonly TimeSpan StopGrace = TimeSpan.FromMilliseconds(30);
+    private static readonly TimeSpan FirstAttemptTimeout = TimeSpan.FromSeconds(1);
 
     public TargetProcess Target { get; } = target;
 
@@ -53,6 +54,27 @@ internal sealed class AgentClient(TargetProcess target)
     /// <summary>Sends a request and returns the reply as it came, errors included.</summary>
     public async Task<AgentReply> SendRawAsync(
         string command, string payload, TimeSpan replyTimeout, CancellationToken cancellationToken, int protocolVersion = AgentProtocol.Version)
+    {
+        // The agent starts on a thread of its own, so a request in the process's first
+        // milliseconds can arrive before its EventSource exists and go unseen. A request that
+        // changes nothing is asked again, once; a checkpoint or a resume never is.
+        if (command is not (AgentCommands.Checkpoint or AgentCommands.Resume) && replyTimeout > FirstAttemptTimeout * 2)
+        {
+            AgentReply? early = await SendOnceAsync(command, payload, FirstAttemptTimeout, finalAttempt: false, protocolVersion, cancellationToken).ConfigureAwait(false);
+            if (early is not null)
+            {
+                return early;
+            }
+
+            replyTimeout -= FirstAttemptTimeout;
+        }
+
+        return (await SendOnceAsync(command, payload, replyTimeout, finalAttempt: true, protocolVersion, cancellationToken).ConfigureAwait(false))!;
+    }
+
+    /// <returns>The reply, or null when none came and this is not the final attempt.</returns>
+    private async Task<AgentReply?> SendOnceAsync(
+        string command, string payload, TimeSpan replyTimeout, bool finalAttempt, int protocolVersion, CancellationToken cancellationToken)
     {
         string requestId = AgentProtocol.NewRequestId();
         var arguments = new Dictionary<string, string>
@@ -92,6 +114,11 @@ internal sealed class AgentClient(TargetProcess target)
             if (!Target.IsAlive)
             {
                 throw new ToolException(ReturnCode.TargetExited, $"Process {Target.Display} exited while running '{command}'.");
+            }
+
+            if (!finalAttempt && finished != processing)
+            {
+                return null;
             }
 
             if (finished == processing && processing.Exception is { } readFailure)
