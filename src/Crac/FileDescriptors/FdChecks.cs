@@ -6,7 +6,7 @@ internal static class FdChecks
     public static Exception ToException(FdAssessment assessment)
     {
         FdEntry entry = assessment.Entry;
-        Exception? cause = assessment.Origin?.ToException() ;
+        Exception? cause = assessment.Origin?.ToException();
         string hint = cause is not null || FdOrigins.Enabled
             ? string.Empty
             : $" Set {FdOrigins.EnvironmentVariable}=true to record where it was opened.";
