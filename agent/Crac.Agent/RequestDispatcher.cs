@@ -167,7 +167,7 @@ internal sealed class RequestDispatcher(AgentEventSource events)
         return new FdsReply
         {
             Pid = Environment.ProcessId,
-            OriginsCollected = FdOrigins.Enabled,
+            OriginsCollected = FdOrigins.Tracking,
             PolicyFile = Environment.GetEnvironmentVariable(ResourcePolicies.EnvironmentVariable),
             PolicyError = policyError,
             Fds = assessments.Select(a => new FdMessage

@@ -239,6 +239,21 @@ public sealed class FileDescriptorTests
         }
     }
 
+    [TestMethod]
+    public async Task OriginsAskedForWithoutTheTrackerPreloadedSayWhatIsMissing()
+    {
+        string directory = Directory.CreateTempSubdirectory("crac-no-tracker-").FullName;
+        using SampleProcess app = await SampleProcess.StartAsync(
+            ["--leak-file", Path.Combine(directory, "leaked.txt")], environment: new Dictionary<string, string?> { ["CRAC_COLLECT_FD_STACKTRACES"] = "true" });
+
+        ToolResult checkpoint = await ToolRun.RunAsync("checkpoint", app.Pid.ToString());
+
+        Assert.AreEqual(2, checkpoint.ExitCode, checkpoint.ToString());
+        StringAssert.Contains(checkpoint.Stderr, "Its origin was not recorded: libcrac-fdtrack.so is not preloaded.");
+        StringAssert.Contains(app.Output, "crac: CRAC_COLLECT_FD_STACKTRACES=true, but libcrac-fdtrack.so is not preloaded.");
+        Directory.Delete(directory, recursive: true);
+    }
+
     private static int LogDescriptor(int pid, string path) =>
         Directory.GetFiles($"/proc/{pid}/fd").Select(f => (Fd: int.Parse(Path.GetFileName(f)), Target: new FileInfo(f).LinkTarget)).Single(e => e.Target == path).Fd;
 

@@ -7,8 +7,8 @@ internal static class FdChecks
     {
         FdEntry entry = assessment.Entry;
         Exception? cause = assessment.Origin?.ToException();
-        string hint = cause is not null || FdOrigins.Enabled
-            ? string.Empty
+        string hint = cause is not null || FdOrigins.Tracking ? string.Empty
+            : FdOrigins.Enabled ? $" Its origin was not recorded: {FdOrigins.NotPreloadedMessage}"
             : $" Set {FdOrigins.EnvironmentVariable}=true to record where it was opened.";
         string lockNote = entry.HasLock ? " It holds a file lock, which CRIU refuses to dump." : string.Empty;
         string fix = $"Close it in a resource's BeforeCheckpointAsync, or add a rule to the resource policies ({ResourcePolicies.EnvironmentVariable}).";

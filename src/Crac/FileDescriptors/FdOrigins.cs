@@ -38,6 +38,9 @@ internal static unsafe partial class FdOrigins
 
     public static bool Enabled => string.Equals(Environment.GetEnvironmentVariable(EnvironmentVariable), "true", StringComparison.OrdinalIgnoreCase);
 
+    public static string NotPreloadedMessage =>
+        $"{LibraryName} is not preloaded. Start the application with `dotnet crac run --collect-fd-stacktraces -- ...`, or with LD_PRELOAD=<agent directory>/{LibraryName}.";
+
     /// <summary>Whether the tracker is preloaded and reporting to this process.</summary>
     public static bool Tracking { get; private set; }
 
@@ -46,9 +49,7 @@ internal static unsafe partial class FdOrigins
     {
         if (!NativeLibrary.TryGetExport(NativeLibrary.GetMainProgramHandle(), "crac_fdtrack_register", out nint register))
         {
-            Console.Error.WriteLine(
-                $"crac: {EnvironmentVariable}=true, but {LibraryName} is not preloaded, so fd origins cannot be recorded. " +
-                $"Start the application with `dotnet crac run --collect-fd-stacktraces -- ...`, or LD_PRELOAD=<agent directory>/{LibraryName}.");
+            Console.Error.WriteLine($"crac: {EnvironmentVariable}=true, but {NotPreloadedMessage}");
             return false;
         }
 

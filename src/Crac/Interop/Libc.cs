@@ -24,7 +24,6 @@ internal static partial class Libc
     public const int O_CLOEXEC = 0x80000;
 
     public const int SEEK_SET = 0;
-    public const int SEEK_CUR = 1;
 
     public const int ESRCH = 3;
     public const int EPERM = 1;

@@ -242,7 +242,8 @@ internal sealed class AgentClient(TargetProcess target)
                 AgentReply? reply = JsonSerializer.Deserialize(string.Concat(_chunks), CracJsonContext.Default.AgentReply);
                 if (reply is not null)
                 {
-                    _completion.TrySetResult(reply with { ProtocolVersion = version == reply.ProtocolVersion ? version : reply.ProtocolVersion });
+                    // Every event carries the version too: a mismatch in either is a mismatch.
+                    _completion.TrySetResult(version != AgentProtocol.Version ? reply with { ProtocolVersion = version } : reply);
                 }
             }
             catch (JsonException exception)

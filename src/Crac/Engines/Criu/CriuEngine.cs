@@ -1,5 +1,4 @@
 using Crac.Configuration;
-using Crac.Management;
 using Crac.Protocol;
 
 namespace Crac.Engines.Criu;
@@ -25,16 +24,6 @@ internal sealed class CriuEngine : CheckpointEngine
     public override bool SupportsKeepRunning => true;
 
     public override bool CompactsHeap(EngineOptionValues options) => options.GetBoolean("compact-heap");
-
-    public override (Checkpointability Status, string? Reason) GetCheckpointability(Coordination.CracState state)
-    {
-        if (Coordination.Coordinator.State.CurrentPhase == CheckpointStates.WaitingForDump)
-        {
-            return (Checkpointability.ReadyLater, "The process waits for dotnet crac to dump it.");
-        }
-
-        return (Checkpointability.Ready, null);
-    }
 
     public override async Task<EngineResult> CheckpointAsync(EngineRequest request)
     {
