@@ -134,7 +134,7 @@ public sealed class CriuTests
 
         Assert.AreEqual(0, (await ToolRun.RunAsync("restore", image)).ExitCode);
         ToolResult again = await ToolRun.RunAsync("checkpoint", app.Pid.ToString(), "--engine", "criu", "--image-dir", second);
-        Assert.AreEqual(0, again.ExitCode, again.ToString());
+        Assert.AreEqual(0, again.ExitCode, again + ProcessRunner.DescribeDescriptors(app.Pid));
         await ProcessRunner.WaitUntilAsync(() => !Directory.Exists($"/proc/{app.Pid}"), TimeSpan.FromSeconds(10), "the second checkpoint to end the process");
         ToolResult restoreSecond = await ToolRun.RunAsync("restore", second);
         Assert.AreEqual(0, restoreSecond.ExitCode, restoreSecond.ToString());
@@ -197,6 +197,66 @@ public sealed class CriuTests
         await ProcessRunner.WaitUntilAsync(() => app.Report.Any(l => l.StartsWith("self-checkpoint returned")), TimeSpan.FromSeconds(15), "the restored app to return from its checkpoint");
         StringAssert.Contains(app.Report.Single(l => l.StartsWith("self-checkpoint returned")), "generation=1");
         Directory.Delete(directory, recursive: true);
+    }
+
+    [TestMethod]
+    public async Task AnAppWhoseSessionLeaderIsOutsideItsPidNamespaceGetsTheFixAndCarriesOn()
+    {
+        // unshare(1) puts the app in a pid namespace of its own, outside which its session leader
+        // stays: the situation of an app in a sandbox or container whose first process never called setsid.
+        string directory = Directory.CreateTempSubdirectory("crac-nosession-").FullName;
+        string output = Path.Combine(directory, "output.log");
+        string report = Path.Combine(directory, "report.log");
+        using Process unshare = StartInOwnPidNamespace(
+            ["dotnet", Paths.SampleApp, "--self-checkpoint", "--report-file", report],
+            output,
+            new Dictionary<string, string?>
+            {
+                ["DOTNET_STARTUP_HOOKS"] = Paths.Agent, ["CRAC_ENGINE"] = "criu",
+                ["CRAC_CHECKPOINT_TO"] = Path.Combine(directory, "image"), ["CRAC_CRIU_PATH"] = Paths.Criu,
+            });
+        try
+        {
+            await ProcessRunner.WaitUntilAsync(() => File.Exists(report) && File.ReadAllText(report).Contains("self-checkpoint failed"), TimeSpan.FromSeconds(30), "the checkpoint to fail");
+            await ProcessRunner.WaitUntilAsync(() => File.ReadAllText(output).Contains("tick 10 "), TimeSpan.FromSeconds(20), "the app to carry on");
+
+            string text = File.ReadAllText(output);
+            StringAssert.Contains(text, "its session leader is outside its PID namespace (getsid reads 0)");
+            StringAssert.Contains(text, "setsid dotnet app.dll");
+            Assert.IsFalse(File.Exists(Path.Combine(directory, "image", "dump.log")), "CRIU is not run at all");
+        }
+        finally
+        {
+            unshare.Kill();
+            await unshare.WaitForExitAsync();
+            Directory.Delete(directory, recursive: true);
+        }
+    }
+
+    [TestMethod]
+    public async Task RunGivesTheAppASessionOfItsOwnWhereThereIsNoneSoCriuCanDumpIt()
+    {
+        string directory = Directory.CreateTempSubdirectory("crac-runsession-").FullName;
+        string output = Path.Combine(directory, "output.log");
+        string image = Path.Combine(directory, "image");
+        using Process unshare = StartInOwnPidNamespace(
+            ["dotnet", Paths.Tool, "run", "--", "dotnet", Paths.SampleApp, "--self-checkpoint"],
+            output,
+            new Dictionary<string, string?> { ["CRAC_ENGINE"] = "criu", ["CRAC_CHECKPOINT_TO"] = image, ["CRAC_CRIU_PATH"] = Paths.Criu });
+        try
+        {
+            // A successful dump ends the app, then run, then unshare.
+            await unshare.WaitForExitAsync(new CancellationTokenSource(TimeSpan.FromSeconds(60)).Token);
+
+            string log = File.ReadAllText(Path.Combine(image, "dump.log"));
+            StringAssert.Contains(log, "Dumping finished successfully", File.ReadAllText(output));
+            AssertPrivateImage(image);
+        }
+        finally
+        {
+            unshare.Kill();
+            Directory.Delete(directory, recursive: true);
+        }
     }
 
     [TestMethod]
@@ -294,6 +354,24 @@ public sealed class CriuTests
             Directory.Delete(directory, recursive: true);
         }
     }
+
+    /// <summary>
+    /// Starts a command as the first process of a new pid namespace (with its own /proc), whose
+    /// session leader therefore stays outside it. Its stdio is opened inside the new mount
+    /// namespace, and fds inherited from the test host are closed: CRIU cannot dump an fd whose
+    /// mount it cannot see.
+    /// </summary>
+    private static Process StartInOwnPidNamespace(IEnumerable<string> command, string output, IDictionary<string, string?> environment) =>
+        ProcessRunner.Start(
+            "unshare",
+            [
+                "--pid", "--fork", "--kill-child", "--mount-proc", "/bin/bash", "-c",
+                "for fd in $(ls /proc/$$/fd); do [ \"$fd\" -gt 2 ] && eval \"exec $fd<&-\"; done 2>/dev/null; exec \"$@\" </dev/null >>\"$CRAC_TEST_STDOUT\" 2>&1",
+                "bash", .. command,
+            ],
+            output,
+            null,
+            environment);
 
     private static void AssertPrivateImage(string image)
     {

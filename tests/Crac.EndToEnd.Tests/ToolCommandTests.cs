@@ -27,6 +27,41 @@ public sealed class ToolCommandTests
     }
 
     [TestMethod]
+    public async Task SocketsLeftByKilledProcessesOrForeignPidsAreNotProcesses()
+    {
+        SampleProcess killed = await SampleProcess.StartAsync(agent: false);
+        int killedPid = killed.Pid;
+        killed.Dispose();
+        await ProcessRunner.WaitUntilAsync(() => !Directory.Exists($"/proc/{killedPid}"), TimeSpan.FromSeconds(10), "the killed app to be reaped");
+        // A socket name whose pid is alive but not the process that made it (pid 1 here).
+        string foreign = Path.Combine(Path.GetTempPath(), "dotnet-diagnostic-1-42-socket");
+        File.WriteAllText(foreign, string.Empty);
+        using SampleProcess live = await SampleProcess.StartAsync();
+        try
+        {
+            Assert.IsTrue(Directory.EnumerateFiles(Path.GetTempPath(), $"dotnet-diagnostic-{killedPid}-*-socket").Any(), "SIGKILL leaves the socket file");
+
+            ToolResult ps = await ToolRun.RunAsync("ps", "--format", "json");
+            ToolResult byName = await ToolRun.RunAsync("status", "-n", "SampleApp");
+            ToolResult pidOne = await ToolRun.RunAsync("status", "1");
+
+            using JsonDocument document = JsonDocument.Parse(ps.Stdout);
+            int[] listed = [.. document.RootElement.EnumerateArray().Select(e => e.GetProperty("pid").GetInt32())];
+            CollectionAssert.Contains(listed, live.Pid);
+            CollectionAssert.DoesNotContain(listed, killedPid);
+            CollectionAssert.DoesNotContain(listed, 1);
+            Assert.AreEqual(0, byName.ExitCode, byName.ToString());
+            StringAssert.Contains(byName.Stdout, $"Process {live.Pid} (SampleApp)");
+            Assert.AreEqual(5, pidOne.ExitCode, pidOne.ToString());
+            StringAssert.Contains(pidOne.Stderr, "is not a .NET process");
+        }
+        finally
+        {
+            File.Delete(foreign);
+        }
+    }
+
+    [TestMethod]
     public async Task StatusShowsEngineCheckpointabilityHistoryAndBlockingFds()
     {
         using SampleProcess app = await SampleProcess.StartAsync();

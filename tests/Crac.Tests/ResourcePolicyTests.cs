@@ -16,6 +16,28 @@ public sealed class ResourcePolicyTests
     };
 
     [TestMethod]
+    public void OnlyDescriptorsThatBlockInBothLooksFailACheckpoint()
+    {
+        FdAssessment Blocking(int fd, ulong inode) => new(File("/tmp/f") with { Fd = fd, Inode = inode }, true, "opened by the application");
+        FdAssessment Harmless(int fd) => new(File("/dev/urandom") with { Fd = fd, Inode = 9 }, false, "the runtime's random source");
+        var looks = new Queue<IReadOnlyList<FdAssessment>>([
+            [Harmless(3), Blocking(50, 1), Blocking(51, 2), Blocking(52, 3)],
+            [Harmless(3), Blocking(51, 2), Blocking(52, 4), Blocking(53, 5)],
+        ]);
+
+        IReadOnlyList<FdAssessment> settled = FdChecks.Settle(looks.Dequeue, TimeSpan.Zero);
+
+        // 50 was closed meanwhile, 52 reopened as another file and 53 opened: caught mid-way, not leaks.
+        CollectionAssert.AreEqual(new[] { 51 }, settled.Where(a => a.Blocking).Select(a => a.Entry.Fd).ToArray());
+        Assert.IsTrue(settled.Any(a => a.Entry.Fd == 3 && !a.Blocking));
+        Assert.IsEmpty(looks);
+
+        var quiet = new Queue<IReadOnlyList<FdAssessment>>([[Harmless(3)], [Blocking(60, 6)]]);
+        Assert.HasCount(1, FdChecks.Settle(quiet.Dequeue, TimeSpan.Zero));
+        Assert.HasCount(1, quiet, "nothing blocked, so no second look");
+    }
+
+    [TestMethod]
     public void RulesAreSeparatedByDashesAndTheFirstMatchingRuleWins()
     {
         ResourcePolicies policies = ResourcePolicies.Parse(

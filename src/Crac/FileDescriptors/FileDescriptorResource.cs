@@ -31,7 +31,7 @@ internal sealed class FileDescriptorResource : IResource
             throw new CheckpointException(exception.Message);
         }
 
-        IReadOnlyList<FdAssessment> assessments = FdChecks.AssessAll(policies);
+        IReadOnlyList<FdAssessment> assessments = FdChecks.AssessSettled(policies);
         var failures = Aggregates.Checkpoint();
         foreach (FdAssessment assessment in assessments.Where(a => a.Blocking))
         {

@@ -25,6 +25,9 @@ internal static partial class Libc
 
     public const int SEEK_SET = 0;
 
+    public const int SIGINT = 2;
+    public const int SIGTERM = 15;
+
     public const int ESRCH = 3;
     public const int EPERM = 1;
 
@@ -33,6 +36,10 @@ internal static partial class Libc
 
     [LibraryImport(Library, SetLastError = true)]
     public static partial int getpid();
+
+    /// <summary>The session id as this process's pid namespace sees it: 0 when the session leader is outside it.</summary>
+    [LibraryImport(Library, SetLastError = true)]
+    public static partial int getsid(int pid);
 
     [LibraryImport(Library, SetLastError = true)]
     public static partial int kill(int pid, int signal);

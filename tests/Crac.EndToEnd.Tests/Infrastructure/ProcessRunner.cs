@@ -8,14 +8,21 @@ namespace Crac.EndToEnd.Tests.Infrastructure;
 /// </summary>
 internal static class ProcessRunner
 {
-    public static Process Start(string program, IEnumerable<string> arguments, string stdout, string? stderr, IDictionary<string, string?>? environment)
+    /// <param name="ownSession">
+    /// Start the program as the leader of a session of its own, as a service manager does. CRIU
+    /// cannot dump a process whose session leader is outside its pid namespace, and the test
+    /// host's may be (CI's is). setsid(1) execs in place here, so the pid is the program's.
+    /// </param>
+    public static Process Start(
+        string program, IEnumerable<string> arguments, string stdout, string? stderr, IDictionary<string, string?>? environment, bool ownSession = false)
     {
         var start = new ProcessStartInfo("/bin/sh") { UseShellExecute = false };
         // A fixed script; the program and its arguments arrive as "$@".
+        string exec = ownSession ? "exec setsid \"$@\"" : "exec \"$@\"";
         start.ArgumentList.Add("-c");
         start.ArgumentList.Add(stderr is null
-            ? "exec \"$@\" </dev/null >>\"$CRAC_TEST_STDOUT\" 2>&1"
-            : "exec \"$@\" </dev/null >>\"$CRAC_TEST_STDOUT\" 2>>\"$CRAC_TEST_STDERR\"");
+            ? exec + " </dev/null >>\"$CRAC_TEST_STDOUT\" 2>&1"
+            : exec + " </dev/null >>\"$CRAC_TEST_STDOUT\" 2>>\"$CRAC_TEST_STDERR\"");
         start.ArgumentList.Add("sh");
         start.ArgumentList.Add(program);
         foreach (string argument in arguments)
@@ -74,6 +81,20 @@ internal static class ProcessRunner
     {
         await WaitUntilAsync(() => File.Exists(output) && File.ReadAllText(output).Contains("ready pid="), TimeSpan.FromSeconds(30), what);
         return int.Parse(System.Text.RegularExpressions.Regex.Match(File.ReadAllText(output), @"ready pid=(\d+)").Groups[1].Value);
+    }
+
+    /// <summary>The process's fd table with each fd's flags, for a failure message.</summary>
+    public static string DescribeDescriptors(int pid)
+    {
+        try
+        {
+            return "\n--- fds of " + pid + "\n" + string.Join('\n', Directory.GetFiles($"/proc/{pid}/fd").Select(fd =>
+                $"{Path.GetFileName(fd)} -> {new FileInfo(fd).LinkTarget} {File.ReadLines($"/proc/{pid}/fdinfo/{Path.GetFileName(fd)}").FirstOrDefault(l => l.StartsWith("flags:"))}"));
+        }
+        catch (IOException exception)
+        {
+            return $"\n(fds of {pid} unreadable: {exception.Message})";
+        }
     }
 
     public static bool IsAlive(int pid) => Directory.Exists($"/proc/{pid}") && !IsZombie(pid);

@@ -55,7 +55,7 @@ internal sealed class SampleProcess : IDisposable
             allEnvironment["DOTNET_STARTUP_HOOKS"] = Paths.Agent;
         }
 
-        Process launcher = ProcessRunner.Start("dotnet", allArguments, Path.Combine(directory, "output.log"), null, allEnvironment);
+        Process launcher = ProcessRunner.Start("dotnet", allArguments, Path.Combine(directory, "output.log"), null, allEnvironment, ownSession: true);
         var process = new SampleProcess(launcher, directory, launcher.Id);
         try
         {

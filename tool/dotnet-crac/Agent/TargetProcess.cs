@@ -24,25 +24,84 @@ internal sealed class TargetProcess
 
     public string Display => $"{Pid} ({Name})";
 
-    /// <summary>The pids with a diagnostics socket in this user's temp directory.</summary>
+    /// <summary>The live processes, other than this one, with a diagnostics socket in this user's temp directory.</summary>
     /// <remarks>
     /// Not DiagnosticsClient.GetPublishedProcesses: it also walks /proc for other mount namespaces
     /// and throws when a kernel thread's environ cannot be read (ESRCH for /proc/2/environ here).
+    /// A killed process leaves its socket file behind, and its pid may since be another process's
+    /// (a socket made in another pid namespace never named ours). So a pid counts only while a
+    /// socket is listening on that path, held by that process where its fds can be read. The key
+    /// in the name cannot tell: it is the start time, and a restored process started anew.
     /// </remarks>
     public static IEnumerable<int> PublishedProcesses()
     {
         var pids = new SortedSet<int>();
+        Dictionary<string, string> listeners = ReadUnixListeners();
         foreach (string socket in Directory.EnumerateFiles(Path.GetTempPath(), "dotnet-diagnostic-*-socket"))
         {
             // dotnet-diagnostic-{pid}-{disambiguation key}-socket
             string[] parts = Path.GetFileName(socket).Split('-');
-            if (parts.Length == 5 && int.TryParse(parts[2], NumberStyles.None, CultureInfo.InvariantCulture, out int pid))
+            if (parts.Length == 5
+                && int.TryParse(parts[2], NumberStyles.None, CultureInfo.InvariantCulture, out int pid)
+                && pid != Environment.ProcessId
+                && listeners.TryGetValue(socket, out string? inode)
+                && IsLive(pid)
+                && HoldsSocket(pid, inode) != false)
             {
                 pids.Add(pid);
             }
         }
 
         return pids;
+    }
+
+    /// <summary>Bound, listening unix sockets by path, with their inodes (/proc/net/unix).</summary>
+    private static Dictionary<string, string> ReadUnixListeners()
+    {
+        const int AcceptConnections = 0x10000; // __SO_ACCEPTCON in the Flags column
+        var listeners = new Dictionary<string, string>(StringComparer.Ordinal);
+        foreach (string line in File.ReadLines("/proc/net/unix").Skip(1))
+        {
+            // Num RefCount Protocol Flags Type St Inode Path
+            string[] columns = line.Split(' ', StringSplitOptions.RemoveEmptyEntries);
+            if (columns.Length >= 8
+                && int.TryParse(columns[3], NumberStyles.HexNumber, CultureInfo.InvariantCulture, out int flags)
+                && (flags & AcceptConnections) != 0)
+            {
+                listeners[columns[7]] = columns[6];
+            }
+        }
+
+        return listeners;
+    }
+
+    /// <summary>Whether the process exists and is neither a zombie nor exiting.</summary>
+    public static bool IsLive(int pid)
+    {
+        try
+        {
+            // /proc/PID/stat: "pid (comm) state ..."; comm may hold spaces.
+            string stat = File.ReadAllText($"/proc/{pid}/stat");
+            return stat[stat.LastIndexOf(')') + 2] is not ('Z' or 'X');
+        }
+        catch (Exception exception) when (exception is IOException or UnauthorizedAccessException or IndexOutOfRangeException)
+        {
+            return false;
+        }
+    }
+
+    /// <summary>Whether the process has the socket open; null when its fds cannot be read (another user's).</summary>
+    private static bool? HoldsSocket(int pid, string inode)
+    {
+        string target = $"socket:[{inode}]";
+        try
+        {
+            return Directory.EnumerateFileSystemEntries($"/proc/{pid}/fd").Any(fd => new FileInfo(fd).LinkTarget == target);
+        }
+        catch (Exception exception) when (exception is IOException or UnauthorizedAccessException)
+        {
+            return null;
+        }
     }
 
     /// <summary>Resolves <c>&lt;pid&gt;</c>, <c>-p</c> or <c>-n</c> to one process.</summary>
@@ -60,9 +119,7 @@ internal sealed class TargetProcess
 
         if (name is not null)
         {
-            int[] matches = PublishedProcesses()
-                .Where(candidate => candidate != Environment.ProcessId && MatchesName(candidate, name))
-                .ToArray();
+            int[] matches = PublishedProcesses().Where(candidate => MatchesName(candidate, name)).ToArray();
             return matches.Length switch
             {
                 0 => throw new ToolException(ReturnCode.ProcessNotFound, $"No .NET process named '{name}' is running. `dotnet crac ps` lists .NET processes."),

@@ -1,4 +1,5 @@
 using Crac.Configuration;
+using Crac.Interop;
 using Crac.Protocol;
 
 namespace Crac.Engines.Criu;
@@ -37,6 +38,15 @@ internal sealed class CriuEngine : CheckpointEngine
         catch (ArgumentException exception)
         {
             return Failed(exception, directory);
+        }
+
+        if (Libc.getsid(0) == 0)
+        {
+            // CRIU reads the session through the process itself and refuses a leader it cannot see
+            // (cr-dump.c); say so before the dump, not after it, with the way out.
+            return Failed(new CriuException(
+                $"CRIU cannot dump process {Environment.ProcessId}: its session leader is outside its PID namespace (getsid reads 0), " +
+                $"and CRIU only dumps a process whose session leader is inside it. {CriuLog.SessionLeaderOutsideFix}"), directory);
         }
 
         ImageMetadata metadata = ImageMetadata.Capture(Name, criuVersion: null);

@@ -14,10 +14,7 @@ internal static class PsCommand
         command.Options.Add(format);
         CommandRunner.SetAction(command, async (result, cancellationToken) =>
         {
-            int[] pids = TargetProcess.PublishedProcesses()
-                .Where(pid => pid != Environment.ProcessId && TargetProcess.Exists(pid))
-                .Order()
-                .ToArray();
+            int[] pids = [.. TargetProcess.PublishedProcesses()];
             ProcessEntry[] entries = await Task.WhenAll(pids.Select(pid => DescribeAsync(pid, cancellationToken))).ConfigureAwait(false);
 
             if (result.GetValue(format) == OutputFormat.Json)

@@ -268,7 +268,7 @@ internal static class RestoreCommand
             var stopwatch = Stopwatch.StartNew();
             while (Directory.Exists($"/proc/{pid}") && stopwatch.Elapsed < ZombieWait)
             {
-                if (!IsZombieOrExiting(pid))
+                if (TargetProcess.IsLive(pid))
                 {
                     break;
                 }
@@ -283,20 +283,6 @@ internal static class RestoreCommand
                     $"Cannot restore: pid {pid}, which the checkpointed process had and must have again, is in use by {holder} (pid {pid}). " +
                     "CRIU restores a process with its original pid. If that is the original still running (a --keep-running checkpoint), stop it first; " +
                     "if it is another process, stop it, or restore in a new pid namespace (e.g. a fresh container).");
-            }
-        }
-
-        private static bool IsZombieOrExiting(int pid)
-        {
-            try
-            {
-                string stat = File.ReadAllText($"/proc/{pid}/stat");
-                char state = stat[stat.LastIndexOf(')') + 2];
-                return state is 'Z' or 'X';
-            }
-            catch (IOException)
-            {
-                return true;
             }
         }
 

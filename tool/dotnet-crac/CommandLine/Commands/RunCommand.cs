@@ -1,5 +1,7 @@
 using System.CommandLine;
 using System.Diagnostics;
+using System.Runtime.InteropServices;
+using Crac.Interop;
 using Crac.FileDescriptors;
 using Crac.Tool.Agent;
 
@@ -20,8 +22,13 @@ internal static class RunCommand
         CommandRunner.SetAction(command, async (result, cancellationToken) =>
         {
             string[] arguments = result.GetValue(commandLine) ?? [];
-            var start = new ProcessStartInfo(arguments[0]) { UseShellExecute = false };
-            foreach (string argument in arguments.Skip(1))
+
+            // Without a session leader in this pid namespace (a sandbox or container whose first
+            // process never called setsid), CRIU could never dump the app: give it a session of its
+            // own. setsid(1) execs in place, as our child is no process-group leader, so the pid stays.
+            bool ownSession = Libc.getsid(0) == 0;
+            var start = new ProcessStartInfo(ownSession ? "setsid" : arguments[0]) { UseShellExecute = false };
+            foreach (string argument in ownSession ? arguments : arguments.Skip(1))
             {
                 start.ArgumentList.Add(argument);
             }
@@ -37,12 +44,22 @@ internal static class RunCommand
                 throw new ToolException(ReturnCode.ArgumentError, $"Could not start '{arguments[0]}': {exception.Message}.");
             }
 
-            // Ctrl+C reaches the child too (same process group): wait for it rather than leave it orphaned.
+            // Ctrl+C reaches the child too (same process group), or is passed on to its own session:
+            // wait for it rather than leave it orphaned.
+            using var forwardInterrupt = ownSession ? ForwardTo(process, PosixSignal.SIGINT) : null;
+            using var forwardTerminate = ownSession ? ForwardTo(process, PosixSignal.SIGTERM) : null;
             await process.WaitForExitAsync(CancellationToken.None).ConfigureAwait(false);
             return (ReturnCode)process.ExitCode;
         });
         return command;
     }
+
+    private static PosixSignalRegistration ForwardTo(Process child, PosixSignal signal) =>
+        PosixSignalRegistration.Create(signal, context =>
+        {
+            context.Cancel = true;
+            _ = Libc.kill(child.Id, signal == PosixSignal.SIGINT ? Libc.SIGINT : Libc.SIGTERM);
+        });
 
     /// <summary>Adds the agent to DOTNET_STARTUP_HOOKS (keeping hooks already there) and, if asked, fd origin recording.</summary>
     public static void ConfigureAgent(IDictionary<string, string?> environment, bool collectFdStackTraces)
