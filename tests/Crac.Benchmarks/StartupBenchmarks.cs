@@ -45,9 +45,8 @@ internal static class StartupBenchmarks
 
     private static double CpuMilliseconds(int pid)
     {
-        string stat = File.ReadAllText($"/proc/{pid}/stat");
-        string[] fields = stat[(stat.LastIndexOf(')') + 2)..].Split(' ');
-        // utime and stime are fields 14 and 15 of stat, in clock ticks (100 per second).
-        return (long.Parse(fields[11], CultureInfo.InvariantCulture) + long.Parse(fields[12], CultureInfo.InvariantCulture)) * 10.0;
+        // Clock ticks, 100 per second.
+        Crac.Interop.ProcStat stat = Crac.Interop.ProcStat.Read(pid) ?? throw new InvalidOperationException($"Process {pid} is gone.");
+        return (stat.UserTicks + stat.SystemTicks) * 10.0;
     }
 }

@@ -84,6 +84,25 @@ public sealed class ConfigurationAndStatusTests
     }
 
     [TestMethod]
+    public void ADryRunAsksTheEngineWhatWouldFailTooAndRollsBack()
+    {
+        var recorder = new ConcurrentQueue<string>();
+        var resource = new RecordingResource(recorder, "r");
+        Core.GlobalContext.Register(resource);
+        string image = Path.Combine(Path.GetTempPath(), $"crac-dry-{Guid.NewGuid():N}");
+
+        // Well-typed, but a value the criu engine refuses: only the engine's preflight can tell.
+        CheckpointException failure = Assert.ThrowsExactly<CheckpointException>(() => Core.CheckpointRestoreAsync(
+            new CheckpointOptions { Engine = "criu", ImageDirectory = image, EngineOptions = "shell-job=maybe", DryRun = true }).GetAwaiter().GetResult());
+
+        CollectionAssert.Contains(
+            failure.Suppressed.Select(e => e.Message).ToList(), "Engine option 'shell-job' of the criu engine expects auto, true or false, but got 'maybe'.");
+        CollectionAssert.AreEqual(new[] { "r-before", "r-after" }, recorder.ToArray());
+        Assert.IsFalse(Directory.Exists(image), "a dry run writes no image");
+        GC.KeepAlive(resource);
+    }
+
+    [TestMethod]
     public void AnEngineWithoutOptionsRefusesAny()
     {
         var error = Assert.ThrowsExactly<ArgumentException>(

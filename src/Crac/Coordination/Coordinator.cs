@@ -172,6 +172,11 @@ internal static class Coordinator
                 }
             }).ConfigureAwait(false);
 
+            foreach (Exception problem in options.Engine.Preflight(options))
+            {
+                checkpointFailures.Add(problem);
+            }
+
             if (!checkpointFailures.HasException && !options.DryRun)
             {
                 if (options.Engine.CompactsHeap(options.EngineOptions))

@@ -75,6 +75,13 @@ internal abstract class CheckpointEngine
     public virtual (Checkpointability Status, string? Reason) GetCheckpointability(CracState state) =>
         (Checkpointability.Ready, null);
 
+    /// <summary>
+    /// What would make this engine's checkpoint fail, found without taking it. The coordinator asks
+    /// after the before-checkpoint notifications, in dry runs too, and reports these with the
+    /// resources' failures, so every problem shows at once.
+    /// </summary>
+    public virtual IReadOnlyList<Exception> Preflight(ResolvedCheckpointOptions options) => [];
+
     public abstract Task<EngineResult> CheckpointAsync(EngineRequest request);
 }
 

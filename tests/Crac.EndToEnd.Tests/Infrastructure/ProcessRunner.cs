@@ -97,18 +97,20 @@ internal static class ProcessRunner
         }
     }
 
-    public static bool IsAlive(int pid) => Directory.Exists($"/proc/{pid}") && !IsZombie(pid);
-
-    public static bool IsZombie(int pid)
+    /// <summary>A file another process may still be writing (or deleting); empty when it does not exist yet.</summary>
+    public static string ReadShared(string path)
     {
         try
         {
-            string stat = File.ReadAllText($"/proc/{pid}/stat");
-            return stat[stat.LastIndexOf(')') + 2] is 'Z' or 'X';
+            using var stream = new FileStream(path, FileMode.Open, FileAccess.Read, FileShare.ReadWrite | FileShare.Delete);
+            return new StreamReader(stream).ReadToEnd();
         }
-        catch (IOException)
+        catch (FileNotFoundException)
         {
-            return true;
+            return string.Empty;
         }
     }
+
+    /// <summary>Whether the process exists and is not a zombie.</summary>
+    public static bool IsAlive(int pid) => Crac.Interop.ProcStat.Read(pid) is { IsDead: false };
 }

@@ -23,9 +23,9 @@ internal sealed class SampleProcess : IDisposable
 
     public string ReportFile => Path.Combine(Directory, "report.log");
 
-    public string Output => ReadShared(OutputFile);
+    public string Output => ProcessRunner.ReadShared(OutputFile);
 
-    public IReadOnlyList<string> Report => File.Exists(ReportFile) ? ReadShared(ReportFile).Split('\n', StringSplitOptions.RemoveEmptyEntries) : [];
+    public IReadOnlyList<string> Report => ProcessRunner.ReadShared(ReportFile).Split('\n', StringSplitOptions.RemoveEmptyEntries);
 
     public bool IsAlive => ProcessRunner.IsAlive(Pid);
 
@@ -108,19 +108,6 @@ internal sealed class SampleProcess : IDisposable
         }
         catch (UnauthorizedAccessException)
         {
-        }
-    }
-
-    private static string ReadShared(string path)
-    {
-        try
-        {
-            using var stream = new FileStream(path, FileMode.Open, FileAccess.Read, FileShare.ReadWrite | FileShare.Delete);
-            return new StreamReader(stream).ReadToEnd();
-        }
-        catch (FileNotFoundException)
-        {
-            return string.Empty;
         }
     }
 }

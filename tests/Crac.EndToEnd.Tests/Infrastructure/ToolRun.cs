@@ -41,26 +41,13 @@ internal static class ToolRun
         catch (OperationCanceledException)
         {
             process.Kill(entireProcessTree: true);
-            throw new TimeoutException($"dotnet-crac {string.Join(' ', arguments)} did not finish within {(timeout ?? DefaultTimeout).TotalSeconds} s.\n{Read(stdout)}\n{Read(stderr)}");
+            throw new TimeoutException($"dotnet-crac {string.Join(' ', arguments)} did not finish within {(timeout ?? DefaultTimeout).TotalSeconds} s.\n{ProcessRunner.ReadShared(stdout)}\n{ProcessRunner.ReadShared(stderr)}");
         }
 
-        var result = new ToolResult(process.ExitCode, Read(stdout), Read(stderr), stopwatch.Elapsed);
+        var result = new ToolResult(process.ExitCode, ProcessRunner.ReadShared(stdout), ProcessRunner.ReadShared(stderr), stopwatch.Elapsed);
         Directory.Delete(directory, recursive: true);
         return result;
     }
 
     public static Task<ToolResult> RunAsync(params string[] arguments) => RunAsync(arguments, null, null);
-
-    private static string Read(string path)
-    {
-        try
-        {
-            using var stream = new FileStream(path, FileMode.Open, FileAccess.Read, FileShare.ReadWrite | FileShare.Delete);
-            return new StreamReader(stream).ReadToEnd();
-        }
-        catch (FileNotFoundException)
-        {
-            return string.Empty;
-        }
-    }
 }

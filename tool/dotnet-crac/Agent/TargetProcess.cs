@@ -33,11 +33,16 @@ internal sealed class TargetProcess
     /// socket is listening on that path, held by that process where its fds can be read. The key
     /// in the name cannot tell: it is the start time, and a restored process started anew.
     /// </remarks>
-    public static IEnumerable<int> PublishedProcesses()
+    public static IEnumerable<int> PublishedProcesses() => Published("*");
+
+    /// <summary>Whether this one process has a live diagnostics socket, without examining every other's.</summary>
+    private static bool IsPublished(int pid) => Published(pid.ToString(CultureInfo.InvariantCulture)).Count > 0;
+
+    private static SortedSet<int> Published(string pidPattern)
     {
         var pids = new SortedSet<int>();
         Dictionary<string, string> listeners = ReadUnixListeners();
-        foreach (string socket in Directory.EnumerateFiles(Path.GetTempPath(), "dotnet-diagnostic-*-socket"))
+        foreach (string socket in Directory.EnumerateFiles(Path.GetTempPath(), $"dotnet-diagnostic-{pidPattern}-*-socket"))
         {
             // dotnet-diagnostic-{pid}-{disambiguation key}-socket
             string[] parts = Path.GetFileName(socket).Split('-');
@@ -76,19 +81,7 @@ internal sealed class TargetProcess
     }
 
     /// <summary>Whether the process exists and is neither a zombie nor exiting.</summary>
-    public static bool IsLive(int pid)
-    {
-        try
-        {
-            // /proc/PID/stat: "pid (comm) state ..."; comm may hold spaces.
-            string stat = File.ReadAllText($"/proc/{pid}/stat");
-            return stat[stat.LastIndexOf(')') + 2] is not ('Z' or 'X');
-        }
-        catch (Exception exception) when (exception is IOException or UnauthorizedAccessException or IndexOutOfRangeException)
-        {
-            return false;
-        }
-    }
+    public static bool IsLive(int pid) => ProcStat.Read(pid) is { IsDead: false };
 
     /// <summary>Whether the process has the socket open; null when its fds cannot be read (another user's).</summary>
     private static bool? HoldsSocket(int pid, string inode)
@@ -146,7 +139,7 @@ internal sealed class TargetProcess
         }
 
         string name = ReadName(pid);
-        if (!PublishedProcesses().Contains(pid))
+        if (!IsPublished(pid))
         {
             if (Libc.kill(pid, 0) != 0 && System.Runtime.InteropServices.Marshal.GetLastPInvokeError() == Libc.EPERM)
             {

@@ -26,29 +26,35 @@ internal sealed class CriuEngine : CheckpointEngine
 
     public override bool CompactsHeap(EngineOptionValues options) => options.GetBoolean("compact-heap");
 
-    public override async Task<EngineResult> CheckpointAsync(EngineRequest request)
+    public override IReadOnlyList<Exception> Preflight(ResolvedCheckpointOptions options)
     {
-        string directory = request.Options.ImageDirectory!;
-        bool keepRunning = request.Options.KeepRunning;
+        var problems = new List<Exception>();
         try
         {
-            // Fail early on options the dump would refuse.
-            CriuCommandLine.Resolve(request.Options.EngineOptions, Environment.ProcessId);
+            // Options the dump would refuse.
+            CriuCommandLine.Resolve(options.EngineOptions, Environment.ProcessId);
         }
         catch (ArgumentException exception)
         {
-            return Failed(exception, directory);
+            problems.Add(exception);
         }
 
         if (Libc.getsid(0) == 0)
         {
-            // CRIU reads the session through the process itself and refuses a leader it cannot see
-            // (cr-dump.c); say so before the dump, not after it, with the way out.
-            return Failed(new CriuException(
+            // CRIU reads the session through the process itself and refuses a leader it cannot see (cr-dump.c).
+            problems.Add(new CriuException(
                 $"CRIU cannot dump process {Environment.ProcessId}: its session leader is outside its PID namespace (getsid reads 0), " +
-                $"and CRIU only dumps a process whose session leader is inside it. {CriuLog.SessionLeaderOutsideFix}"), directory);
+                "and CRIU only dumps a process whose session leader is inside it. Start the application in a session of its own: " +
+                "`setsid dotnet app.dll`, `dotnet crac run -- ...`, a systemd service, or a container runtime that makes the container's first process a session leader."));
         }
 
+        return problems;
+    }
+
+    public override async Task<EngineResult> CheckpointAsync(EngineRequest request)
+    {
+        string directory = request.Options.ImageDirectory!;
+        bool keepRunning = request.Options.KeepRunning;
         ImageMetadata metadata = ImageMetadata.Capture(Name, criuVersion: null);
         return request.Trigger == CheckpointTrigger.Agent
             ? await WaitForToolAsync(request, metadata, directory, keepRunning).ConfigureAwait(false)

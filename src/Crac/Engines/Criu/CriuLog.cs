@@ -15,7 +15,6 @@ internal static class CriuLog
         ("Can't dump half of stream unix connection", "A diagnostics client (dotnet-trace, dotnet-counters, another dotnet-crac) is connected to the process: stop it and checkpoint again."),
         ("Connected TCP socket", "An established TCP connection is open: close it in a resource, or use the engine option tcp-established=true (or tcp-close=true)."),
         ("not a session leader", "The process is not a session leader: use the engine option shell-job=true."),
-        ("is outside of its pid namespace", SessionLeaderOutsideFix),
         ("Unexpected rt vDSO area bounds", "This CRIU is too old for the kernel: install CRIU 4.2 or newer (.ci/install-criu.sh)."),
         ("Can't get 1:16 opt", "This CRIU is too old for the kernel's TCP sockets: install CRIU 4.2 or newer (.ci/install-criu.sh)."),
         ("CAP_SYS_ADMIN or the CAP_CHECKPOINT_RESTORE", "CRIU needs privileges: run as root (sudo dotnet crac ...), or give it CAP_CHECKPOINT_RESTORE and CAP_SYS_PTRACE."),
@@ -23,11 +22,6 @@ internal static class CriuLog
         ("Can't fork for", "The process id is taken: the original is still running or not yet reaped, or another process got the pid."),
         ("has bad size", "A file the image expects has changed size since the checkpoint (a log written after it?): close such files before the checkpoint, or take a new one."),
     ];
-
-    /// <summary>What to do when the process's session leader is outside its pid namespace, which CRIU cannot dump.</summary>
-    public const string SessionLeaderOutsideFix =
-        "Start the application in a session of its own: `setsid dotnet app.dll`, `dotnet crac run -- ...`, a systemd service, " +
-        "or a container runtime that makes the container's first process a session leader.";
 
     /// <summary>The error lines of a CRIU log and output, with hints, for an exception message.</summary>
     public static string Summarize(string action, int exitCode, string? logPath, string output)

@@ -1,5 +1,6 @@
 using System.Globalization;
 using Crac.Configuration;
+using Crac.Interop;
 
 namespace Crac.Engines.Criu;
 
@@ -145,17 +146,7 @@ internal static class CriuCommandLine
             }
         }
 
-        try
-        {
-            // /proc/PID/stat: "pid (comm) state ppid pgrp session ..."; comm may contain spaces.
-            string stat = File.ReadAllText($"/proc/{pid}/stat");
-            string[] fields = stat[(stat.LastIndexOf(')') + 2)..].Split(' ');
-            return int.Parse(fields[3], CultureInfo.InvariantCulture) != pid;
-        }
-        catch (Exception exception) when (exception is IOException or FormatException or IndexOutOfRangeException)
-        {
-            return true;
-        }
+        return ProcStat.Read(pid)?.Session != pid;
     }
 
     private static bool HasIptables() =>
