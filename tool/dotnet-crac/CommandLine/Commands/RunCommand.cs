@@ -1,8 +1,8 @@
 using System.CommandLine;
 using System.Diagnostics;
 using System.Runtime.InteropServices;
-using Crac.Interop;
 using Crac.FileDescriptors;
+using Crac.Interop;
 using Crac.Tool.Agent;
 
 namespace Crac.Tool.CommandLine.Commands;
@@ -37,11 +37,11 @@ internal static class RunCommand
             Process process;
             try
             {
-                process = Process.Start(start) ?? throw new ToolException(ReturnCode.ArgumentError, $"Could not start {arguments[0]}.");
+                process = Process.Start(start) ?? throw new ToolException(ReturnCode.ArgumentError, $"Could not start {start.FileName}.");
             }
             catch (System.ComponentModel.Win32Exception exception)
             {
-                throw new ToolException(ReturnCode.ArgumentError, $"Could not start '{arguments[0]}': {exception.Message}.");
+                throw new ToolException(ReturnCode.ArgumentError, $"Could not start '{start.FileName}': {exception.Message}.");
             }
 
             // Ctrl+C reaches the child too (same process group), or is passed on to its own session:
