@@ -1,5 +1,6 @@
 using Crac.Configuration;
 using Crac.Coordination;
+using Crac.Engines;
 using Crac.FileDescriptors;
 using Crac.Runtime;
 

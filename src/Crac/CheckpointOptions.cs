@@ -1,4 +1,4 @@
-using Crac.Configuration;
+using Crac.Engines;
 
 namespace Crac;
 

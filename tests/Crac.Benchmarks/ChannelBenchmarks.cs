@@ -31,7 +31,7 @@ internal static class ChannelBenchmarks
                 WarmRuns,
                 ("bare DiagnosticsClient call (warm)", () => Settled(() => diagnostics.GetProcessEnvironment())),
                 ("agent status round trip (warm: session, reply, stop sent)", () => Settled(() =>
-                    client.SendRawAsync(AgentCommands.Status, "{}", AgentClient.DefaultReplyTimeout, CancellationToken.None).GetAwaiter().GetResult())));
+                    client.StatusAsync(CancellationToken.None).GetAwaiter().GetResult())));
             await Task.CompletedTask;
             return Harness.Table("`dotnet crac status` against a bare diagnostics call, each from a fresh process", cold) +
                    Harness.Table("In-process round trip (the session is stopped each time, as the tool does)", warm);

@@ -1,7 +1,7 @@
 using System.Diagnostics;
 using System.Diagnostics.Tracing;
 using Crac.EndToEnd.Tests.Infrastructure;
-using Crac.Engines.Criu;
+using Crac.Interop;
 using Crac.Protocol;
 using Crac.Tool.Agent;
 using Microsoft.Diagnostics.NETCore.Client;
@@ -19,15 +19,15 @@ public sealed class ChannelTests
         using SampleProcess app = await SampleProcess.StartAsync();
         var client = new AgentClient(TargetProcess.Open(app.Pid));
 
-        AgentReply unknown = await client.SendRawAsync("jump", "{}", AgentClient.DefaultReplyTimeout, CancellationToken.None);
-        AgentReply malformed = await client.SendRawAsync(AgentCommands.Outcome, "{not json", AgentClient.DefaultReplyTimeout, CancellationToken.None);
-        AgentReply wrongShape = await client.SendRawAsync(AgentCommands.Resume, """{"kind":"sideways"}""", AgentClient.DefaultReplyTimeout, CancellationToken.None);
+        AgentReply unknown = await client.SendRawAsync("jump", "{}", AgentClient.DefaultReplyTimeout, CancellationToken.None, retry: true);
+        AgentReply malformed = await client.SendRawAsync(AgentCommands.Outcome.Name, "{not json", AgentClient.DefaultReplyTimeout, CancellationToken.None, retry: true);
+        AgentReply wrongShape = await client.SendRawAsync(AgentCommands.Resume.Name, """{"kind":"sideways"}""", AgentClient.DefaultReplyTimeout, CancellationToken.None, retry: true);
 
-        Assert.AreEqual(AgentErrorCodes.UnknownCommand, unknown.Error?.Code);
+        Assert.AreEqual(AgentErrorCode.UnknownCommand, unknown.Error?.Code);
         StringAssert.Contains(unknown.Error!.Message, "Unknown command 'jump'. The commands are: help, status, fds, checkpoint, outcome, resume.");
-        Assert.AreEqual(AgentErrorCodes.BadRequest, malformed.Error?.Code);
+        Assert.AreEqual(AgentErrorCode.BadRequest, malformed.Error?.Code);
         StringAssert.StartsWith(malformed.Error!.Message, "Malformed 'outcome' request:");
-        Assert.AreEqual(AgentErrorCodes.BadRequest, wrongShape.Error?.Code);
+        Assert.AreEqual(AgentErrorCode.BadRequest, wrongShape.Error?.Code);
         StringAssert.Contains(wrongShape.Error!.Message, "unknown resume kind 'sideways'");
         ToolResult status = await ToolRun.RunAsync("status", app.Pid.ToString());
         Assert.AreEqual(0, status.ExitCode, status.ToString());
@@ -40,9 +40,9 @@ public sealed class ChannelTests
         var client = new AgentClient(TargetProcess.Open(app.Pid));
 
         // Unencoded, a '"' would let the rest of this value become a key of its own.
-        AgentReply reply = await client.SendRawAsync(AgentCommands.Outcome, """{"checkpointId":"x\";crac.cmd=fds;é ✓"}""", AgentClient.DefaultReplyTimeout, CancellationToken.None);
+        AgentReply reply = await client.SendRawAsync(AgentCommands.Outcome.Name, """{"checkpointId":"x\";crac.cmd=fds;é ✓"}""", AgentClient.DefaultReplyTimeout, CancellationToken.None, retry: true);
 
-        Assert.AreEqual(AgentErrorCodes.NotFound, reply.Error?.Code);
+        Assert.AreEqual(AgentErrorCode.NotFound, reply.Error?.Code);
         StringAssert.Contains(reply.Error!.Message, "No checkpoint with id x\";crac.cmd=fds;é ✓ is known");
     }
 
@@ -52,9 +52,9 @@ public sealed class ChannelTests
         using SampleProcess app = await SampleProcess.StartAsync();
         var client = new AgentClient(TargetProcess.Open(app.Pid));
 
-        AgentReply reply = await client.SendRawAsync(AgentCommands.Status, "{}", AgentClient.DefaultReplyTimeout, CancellationToken.None, protocolVersion: 99);
+        AgentReply reply = await client.SendRawAsync(AgentCommands.Status.Name, "{}", AgentClient.DefaultReplyTimeout, CancellationToken.None, retry: true, protocolVersion: 99);
 
-        Assert.AreEqual(AgentErrorCodes.ProtocolMismatch, reply.Error?.Code);
+        Assert.AreEqual(AgentErrorCode.ProtocolMismatch, reply.Error?.Code);
         StringAssert.Contains(reply.Error!.Message, $"speaks protocol {AgentProtocol.Version}, but the request uses protocol '99'");
         Assert.AreEqual(AgentProtocol.Version, reply.ProtocolVersion);
     }
@@ -117,17 +117,17 @@ public sealed class ChannelTests
         {
             [AgentProtocol.ArgumentKeys.Version] = AgentProtocol.Encode("1"),
             [AgentProtocol.ArgumentKeys.RequestId] = AgentProtocol.Encode("dead-client"),
-            [AgentProtocol.ArgumentKeys.Command] = AgentProtocol.Encode(AgentCommands.Status),
+            [AgentProtocol.ArgumentKeys.Command] = AgentProtocol.Encode(AgentCommands.Status.Name),
             [AgentProtocol.ArgumentKeys.Payload] = AgentProtocol.Encode("{}"),
         };
         var provider = new EventPipeProvider(AgentProtocol.ProviderName, EventLevel.Informational, (long)AgentProtocol.Keywords.Reply, arguments);
 
         // Dispose without Stop: what a killed client leaves behind.
         EventPipeSession session = new DiagnosticsClient(app.Pid).StartEventPipeSession([provider], requestRundown: false, circularBufferMB: 1);
-        Assert.AreEqual(1, CriuDump.CountDiagnosticsSessions(app.Pid));
+        Assert.AreEqual(1, DiagnosticsSocket.CountSessions(app.Pid));
         session.Dispose();
 
-        await ProcessRunner.WaitUntilAsync(() => CriuDump.CountDiagnosticsSessions(app.Pid) == 0, TimeSpan.FromSeconds(10), "the dead session to be closed");
+        await ProcessRunner.WaitUntilAsync(() => DiagnosticsSocket.CountSessions(app.Pid) == 0, TimeSpan.FromSeconds(10), "the dead session to be closed");
         Assert.AreEqual(0, (await ToolRun.RunAsync("checkpoint", app.Pid.ToString())).ExitCode);
     }
 
@@ -141,7 +141,7 @@ public sealed class ChannelTests
         Thread.Sleep(300);
         tool.Kill(entireProcessTree: true);
 
-        await ProcessRunner.WaitUntilAsync(() => CriuDump.CountDiagnosticsSessions(app.Pid) == 0, TimeSpan.FromSeconds(10), "the killed tool's session to be closed");
+        await ProcessRunner.WaitUntilAsync(() => DiagnosticsSocket.CountSessions(app.Pid) == 0, TimeSpan.FromSeconds(10), "the killed tool's session to be closed");
         await ProcessRunner.WaitUntilAsync(() => app.Output.Contains("resource-1: after restore"), TimeSpan.FromSeconds(20), "the checkpoint to finish without the tool");
         ToolResult status = await ToolRun.RunAsync("status", app.Pid.ToString());
         StringAssert.Contains(status.Stdout, "Last checkpoint:      restored");

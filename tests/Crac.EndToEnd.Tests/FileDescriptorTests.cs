@@ -190,7 +190,7 @@ public sealed class FileDescriptorTests
 
         Assert.AreEqual(2, checkpoint.ExitCode, checkpoint.ToString());
         StringAssert.Contains(checkpoint.Stderr, $"Resource policies file {policies}, line 3: unknown action 'obliterate' (use error, ignore, close or reopen).");
-        StringAssert.Contains(fds.Stdout, "Warning: the resource policies are not applied: ");
+        StringAssert.Contains(fds.Stdout, "Warning: the resource policies are not applied, and a checkpoint would fail on them: ");
         Assert.IsTrue(app.IsAlive);
         File.WriteAllText(policies, "type: file\npath: /x\naction: close\n");
         Assert.AreEqual(0, (await ToolRun.RunAsync("checkpoint", app.Pid.ToString())).ExitCode, "the fixed file is read at the next checkpoint");

@@ -162,6 +162,26 @@ public sealed class ToolCommandTests
     }
 
     [TestMethod]
+    public async Task TheTimeoutTheOperatorGivesIsExactlyTheOneTheProcessAppliesInfiniteIncluded()
+    {
+        // Longer than the 30 s default: only an infinite timeout lets it finish.
+        using SampleProcess app = await SampleProcess.StartAsync(["--slow-resource", "33000"]);
+
+        ToolResult bounded = await ToolRun.RunAsync("checkpoint", app.Pid.ToString(), "--timeout", "2s");
+        ToolResult unbounded = await ToolRun.RunAsync(["checkpoint", app.Pid.ToString(), "--timeout", "infinite", "--format", "json"], timeout: TimeSpan.FromSeconds(90));
+
+        Assert.AreEqual(2, bounded.ExitCode, bounded.ToString());
+        StringAssert.Contains(bounded.Stderr, "Resource 'slow-resource' (SlowResource) did not complete BeforeCheckpointAsync within the checkpoint timeout of 2 s.");
+        Assert.IsTrue(bounded.Elapsed < TimeSpan.FromSeconds(15), bounded.ToString());
+        Assert.AreEqual(0, unbounded.ExitCode, unbounded.ToString());
+        Assert.IsTrue(unbounded.Elapsed >= TimeSpan.FromSeconds(33), unbounded.ToString());
+        using JsonDocument json = JsonDocument.Parse(unbounded.Stdout);
+        Assert.AreEqual("restored", json.RootElement.GetProperty("report").GetProperty("outcome").GetString());
+        Assert.AreEqual("infinite", json.RootElement.GetProperty("limits").GetProperty("resourceTimeout").GetString(), "the acceptance states the limit the process applies");
+        Assert.IsTrue(app.IsAlive);
+    }
+
+    [TestMethod]
     public async Task EngineOptionsAreCheckedAndListed()
     {
         using SampleProcess app = await SampleProcess.StartAsync();
@@ -219,7 +239,7 @@ public sealed class ToolCommandTests
             Assert.AreEqual(0, status.ExitCode, status.ToString());
             StringAssert.Contains(status.Stdout, "Checkpointable:       Ready");
             Process.Start("kill", ["-INT", pid.ToString()])!.WaitForExit();
-            await tool.WaitForExitAsync();
+            Assert.IsTrue(tool.WaitForExit(TimeSpan.FromSeconds(20)), "the app stops on SIGINT, and dotnet crac run with it");
             Assert.AreEqual(0, tool.ExitCode, "dotnet crac run passes on the command's exit code");
         }
         finally

@@ -68,7 +68,7 @@ public sealed class ConfigurationAndStatusTests
     public void AnUnknownEngineOptionIsNamedWithTheValidOnes()
     {
         var error = Assert.ThrowsExactly<ArgumentException>(
-            () => CracSettings.Resolve(new CheckpointOptions { Engine = "criu", ImageDirectory = "/tmp/x", EngineOptions = "leave-runing=true" }));
+            () => CheckpointSettings.Resolve(new CheckpointOptions { Engine = "criu", ImageDirectory = "/tmp/x", EngineOptions = "leave-runing=true" }));
 
         StringAssert.Contains(error.Message, "Unknown engine option 'leave-runing' for the criu engine. Its options are: ");
         StringAssert.Contains(error.Message, "file-locks");
@@ -78,7 +78,7 @@ public sealed class ConfigurationAndStatusTests
     public void AMalformedEngineOptionValueNamesTheOptionAndTheExpectedType()
     {
         var error = Assert.ThrowsExactly<ArgumentException>(
-            () => CracSettings.Resolve(new CheckpointOptions { Engine = "criu", ImageDirectory = "/tmp/x", EngineOptions = "log-level=loud" }));
+            () => CheckpointSettings.Resolve(new CheckpointOptions { Engine = "criu", ImageDirectory = "/tmp/x", EngineOptions = "log-level=loud" }));
 
         Assert.AreEqual("Engine option 'log-level' of the criu engine expects an int, but got 'loud'.", error.Message);
     }
@@ -106,7 +106,7 @@ public sealed class ConfigurationAndStatusTests
     public void AnEngineWithoutOptionsRefusesAny()
     {
         var error = Assert.ThrowsExactly<ArgumentException>(
-            () => CracSettings.Resolve(new CheckpointOptions { Engine = "simulate", EngineOptions = "speed=fast" }));
+            () => CheckpointSettings.Resolve(new CheckpointOptions { Engine = "simulate", EngineOptions = "speed=fast" }));
 
         Assert.AreEqual("Unknown engine option 'speed': the simulate engine takes no options.", error.Message);
     }
@@ -135,8 +135,8 @@ public sealed class ConfigurationAndStatusTests
         using var environment = new EnvironmentScope(
             ("CRAC_ENGINE", "pause"), ("CRAC_CHECKPOINT_TO", "/tmp/from-env"), ("CRAC_CHECKPOINT_TIMEOUT", "1500ms"), ("CRAC_ENGINE_OPTIONS", null));
 
-        ResolvedCheckpointOptions fromEnvironment = CracSettings.Resolve(null);
-        ResolvedCheckpointOptions fromCode = CracSettings.Resolve(new CheckpointOptions { Engine = "simulate", Timeout = TimeSpan.FromSeconds(3) });
+        ResolvedCheckpointOptions fromEnvironment = CheckpointSettings.Resolve(null);
+        ResolvedCheckpointOptions fromCode = CheckpointSettings.Resolve(new CheckpointOptions { Engine = "simulate", Timeout = TimeSpan.FromSeconds(3) });
 
         Assert.AreEqual("pause", fromEnvironment.Engine.Name);
         Assert.AreEqual("/tmp/from-env", fromEnvironment.ImageDirectory);
@@ -166,7 +166,7 @@ public sealed class ConfigurationAndStatusTests
     {
         using var environment = new EnvironmentScope(("CRAC_CHECKPOINT_TO", null));
 
-        var error = Assert.ThrowsExactly<ArgumentException>(() => CracSettings.Resolve(new CheckpointOptions { Engine = "pause" }));
+        var error = Assert.ThrowsExactly<ArgumentException>(() => CheckpointSettings.Resolve(new CheckpointOptions { Engine = "pause" }));
 
         StringAssert.Contains(error.Message, "CRAC_CHECKPOINT_TO");
     }
@@ -175,7 +175,7 @@ public sealed class ConfigurationAndStatusTests
     public void KeepRunningIsRefusedByAnEngineThatCannot()
     {
         var error = Assert.ThrowsExactly<ArgumentException>(
-            () => CracSettings.Resolve(new CheckpointOptions { Engine = "pause", ImageDirectory = "/tmp/x", KeepRunning = true }));
+            () => CheckpointSettings.Resolve(new CheckpointOptions { Engine = "pause", ImageDirectory = "/tmp/x", KeepRunning = true }));
 
         StringAssert.Contains(error.Message, "cannot keep the process running");
     }

@@ -38,7 +38,7 @@ public sealed class PauseEngineTests
 
             var environment = new Dictionary<string, string> { ["CRAC_TEST_RESTORED_VARIABLE"] = "from-restorer" };
             Assert.IsTrue(RestoreGate.TrySignal(new RestoreSignal(
-                RestoreSignalKind.Restored, new RestoreContext(environment, ["--port", "8081"], DateTimeOffset.UtcNow))));
+                ResumeKind.Restored, new RestoreContext(environment, ["--port", "8081"], DateTimeOffset.UtcNow))));
             await checkpoint;
 
             CollectionAssert.AreEqual(new[] { "r-after" }, recorder.Drain());
@@ -64,7 +64,7 @@ public sealed class PauseEngineTests
         {
             Task checkpoint = Core.CheckpointRestoreAsync(new CheckpointOptions { Engine = "pause", ImageDirectory = directory });
             await WaitUntilAsync(() => RestoreGate.IsArmed);
-            RestoreGate.TrySignal(new RestoreSignal(RestoreSignalKind.Restored, new RestoreContext(null, ["extra"], null)));
+            RestoreGate.TrySignal(new RestoreSignal(ResumeKind.Restored, new RestoreContext(null, ["extra"], null)));
 
             RestoreException failure = await Assert.ThrowsExactlyAsync<RestoreException>(() => checkpoint);
             StringAssert.Contains(failure.Suppressed.Single().Message, "no restore entry point");

@@ -25,7 +25,7 @@ public sealed class ResourcePolicyTests
             [Harmless(3), Blocking(51, 2), Blocking(52, 4), Blocking(53, 5)],
         ]);
 
-        IReadOnlyList<FdAssessment> settled = FdChecks.Settle(looks.Dequeue, TimeSpan.Zero);
+        IReadOnlyList<FdAssessment> settled = FdInspection.Settle(looks.Dequeue, TimeSpan.Zero);
 
         // 50 was closed meanwhile, 52 reopened as another file and 53 opened: caught mid-way, not leaks.
         CollectionAssert.AreEqual(new[] { 51 }, settled.Where(a => a.Blocking).Select(a => a.Entry.Fd).ToArray());
@@ -33,7 +33,7 @@ public sealed class ResourcePolicyTests
         Assert.IsEmpty(looks);
 
         var quiet = new Queue<IReadOnlyList<FdAssessment>>([[Harmless(3)], [Blocking(60, 6)]]);
-        Assert.HasCount(1, FdChecks.Settle(quiet.Dequeue, TimeSpan.Zero));
+        Assert.HasCount(1, FdInspection.Settle(quiet.Dequeue, TimeSpan.Zero));
         Assert.HasCount(1, quiet, "nothing blocked, so no second look");
     }
 

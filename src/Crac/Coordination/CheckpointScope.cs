@@ -1,3 +1,5 @@
+using Crac.Configuration;
+
 namespace Crac.Coordination;
 
 /// <summary>
@@ -9,23 +11,19 @@ internal sealed class CheckpointScope
 {
     private static readonly AsyncLocal<CheckpointScope?> CurrentScope = new();
 
-    private CheckpointScope(TimeSpan timeout, bool dryRun, CancellationToken cancellationToken)
+    private CheckpointScope(CheckpointLimits limits, bool dryRun, CancellationToken cancellationToken)
     {
         DryRun = dryRun;
-        Timeout = timeout;
-        Deadline = new CancellationTokenSource();
-        if (timeout != System.Threading.Timeout.InfiniteTimeSpan)
-        {
-            Deadline.CancelAfter(timeout);
-        }
-
+        Limits = limits;
+        Deadline = NewDeadline(limits);
         Cancellation = CancellationTokenSource.CreateLinkedTokenSource(Deadline.Token, cancellationToken);
     }
 
     /// <summary>The scope of the checkpoint this code runs inside of, if any.</summary>
     public static CheckpointScope? Current => CurrentScope.Value;
 
-    public TimeSpan Timeout { get; }
+    /// <summary>The limits of this checkpoint; each notification pass has <see cref="CheckpointLimits.ResourceTimeout"/>.</summary>
+    public CheckpointLimits Limits { get; }
 
     /// <summary>Fires at the deadline only.</summary>
     public CancellationTokenSource Deadline { get; private set; }
@@ -48,9 +46,9 @@ internal sealed class CheckpointScope
     /// <summary>The process is a restored one (not the original carrying on after a failed or kept-running checkpoint).</summary>
     public bool Restored { get; set; }
 
-    public static CheckpointScope Enter(TimeSpan timeout, bool dryRun, CancellationToken cancellationToken)
+    public static CheckpointScope Enter(CheckpointLimits limits, bool dryRun, CancellationToken cancellationToken)
     {
-        var scope = new CheckpointScope(timeout, dryRun, cancellationToken);
+        var scope = new CheckpointScope(limits, dryRun, cancellationToken);
         CurrentScope.Value = scope;
         return scope;
     }
@@ -60,14 +58,20 @@ internal sealed class CheckpointScope
     {
         Deadline.Dispose();
         Cancellation.Dispose();
-        Deadline = new CancellationTokenSource();
-        if (Timeout != System.Threading.Timeout.InfiniteTimeSpan)
-        {
-            Deadline.CancelAfter(Timeout);
-        }
-
+        Deadline = NewDeadline(Limits);
         Cancellation = CancellationTokenSource.CreateLinkedTokenSource(Deadline.Token, cancellationToken);
         TimedOut = false;
+    }
+
+    private static CancellationTokenSource NewDeadline(CheckpointLimits limits)
+    {
+        var deadline = new CancellationTokenSource();
+        if (!limits.IsInfinite)
+        {
+            deadline.CancelAfter(limits.ResourceTimeout);
+        }
+
+        return deadline;
     }
 
     public static void Exit()

@@ -1,39 +1,12 @@
 using System.Diagnostics;
 using System.Runtime;
 using Crac.Configuration;
+using Crac.Diagnostics;
 using Crac.Engines;
 using Crac.Interop;
 using Crac.Management;
 
 namespace Crac.Coordination;
-
-/// <summary>How a checkpoint ended, for the caller (Core throws it; the agent reports it).</summary>
-internal sealed record CheckpointReport
-{
-    public required string Outcome { get; init; }
-
-    public required string Engine { get; init; }
-
-    public required bool DryRun { get; init; }
-
-    public CheckpointException? CheckpointFailure { get; init; }
-
-    public RestoreException? RestoreFailure { get; init; }
-
-    public string? ImageDirectory { get; init; }
-
-    public required int Generation { get; init; }
-
-    public IReadOnlyList<PhaseTiming> Phases { get; init; } = [];
-
-    public Exception? Failure => (Exception?)CheckpointFailure ?? RestoreFailure;
-}
-
-/// <summary>Observes a running checkpoint: the agent turns these into progress and events.</summary>
-internal interface ICheckpointObserver
-{
-    void OnPhase(string phase);
-}
 
 /// <summary>
 /// Runs a checkpoint: before-checkpoint notification (which includes the file-descriptor checks,
@@ -59,18 +32,36 @@ internal static class Coordinator
 
     public static void SetRestoreEntryPoint(Func<string[], Task>? entryPoint) => _restoreEntryPoint = entryPoint;
 
-    public static async Task<CheckpointReport> RunAsync(
+    /// <summary>Resolves the options (code, environment, defaults), then runs the checkpoint.</summary>
+    public static Task<CheckpointReport> RunAsync(
         CheckpointOptions? options, CheckpointTrigger trigger, ICheckpointObserver? observer, CancellationToken cancellationToken)
     {
-        string engineName = options?.Engine ?? CracSettings.ConfiguredEngineName;
+        ResolvedCheckpointOptions resolved;
+        try
+        {
+            resolved = CheckpointSettings.Resolve(options);
+        }
+        catch (ArgumentException exception)
+        {
+            return Task.FromResult(Refuse(options?.Engine ?? CracSettings.ConfiguredEngineName, options?.DryRun ?? false, exception));
+        }
+
+        return RunAsync(resolved, trigger, observer, cancellationToken);
+    }
+
+    public static async Task<CheckpointReport> RunAsync(
+        ResolvedCheckpointOptions options, CheckpointTrigger trigger, ICheckpointObserver? observer, CancellationToken cancellationToken)
+    {
         if (CheckpointScope.Current is not null)
         {
-            return Refused(engineName, options, "Recursive checkpoint is not allowed: a resource asked for a checkpoint while one is running.");
+            return Refused(options.Engine.Name, options.DryRun, new InvalidOperationException(
+                "Recursive checkpoint is not allowed: a resource asked for a checkpoint while one is running."));
         }
 
         if (Interlocked.CompareExchange(ref _running, 1, 0) != 0)
         {
-            return Refused(engineName, options, "A checkpoint is already in progress; wait for it to finish and try again.");
+            return Refused(options.Engine.Name, options.DryRun, new InvalidOperationException(
+                "A checkpoint is already in progress; wait for it to finish and try again."));
         }
 
         try
@@ -80,24 +71,20 @@ internal static class Coordinator
                 await ready.ConfigureAwait(false);
             }
 
-            ResolvedCheckpointOptions resolved;
-            try
-            {
-                resolved = CracSettings.Resolve(options);
-            }
-            catch (ArgumentException exception)
-            {
-                State.RecordOutcome(DateTimeOffset.UtcNow, engineName, CheckpointOutcomes.Failed, exception.Message.Split('\n')[0]);
-                return Refused(engineName, options, exception);
-            }
-
-            return await RunResolvedAsync(resolved, trigger, observer, cancellationToken).ConfigureAwait(false);
+            return await RunResolvedAsync(options, trigger, new PhaseTracker(observer), cancellationToken).ConfigureAwait(false);
         }
         finally
         {
             State.CurrentPhase = null;
             Volatile.Write(ref _running, 0);
         }
+    }
+
+    /// <summary>A checkpoint whose options could not be resolved: recorded as failed, and nothing is notified.</summary>
+    public static CheckpointReport Refuse(string engineName, bool dryRun, ArgumentException reason)
+    {
+        State.RecordOutcome(DateTimeOffset.UtcNow, engineName, CheckpointOutcome.Failed, reason.Message.Split('\n')[0]);
+        return Refused(engineName, dryRun, reason);
     }
 
     public static CracStatus GetStatus()
@@ -107,8 +94,8 @@ internal static class Coordinator
         (Checkpointability status, string? reason) = engine switch
         {
             null => (Checkpointability.ReadyLater, CheckpointEngines.UnknownEngineMessage(engineName)),
-            _ when IsRunning => (Checkpointability.ReadyLater, $"A checkpoint is in progress ({State.CurrentPhase ?? "starting"})."),
-            _ => engine.GetCheckpointability(State),
+            _ when IsRunning => (Checkpointability.ReadyLater, $"A checkpoint is in progress ({WireNames.Of(State.CurrentPhase ?? CheckpointPhase.Starting)})."),
+            _ => engine.GetCheckpointability(),
         };
 
         return new CracStatus
@@ -120,7 +107,7 @@ internal static class Coordinator
             RestoreTime = State.RestoreTime,
             UptimeSinceRestore = State.UptimeSinceRestore,
             LastRestoreDuration = State.LastRestoreDuration,
-            LastCheckpointOutcome = State.LastOutcome,
+            LastCheckpointOutcome = WireNames.Of(State.LastOutcome),
             LastCheckpointEngine = State.LastEngine,
             LastCheckpointTime = State.LastCheckpointTime,
             LastCheckpointError = State.LastError,
@@ -128,7 +115,7 @@ internal static class Coordinator
     }
 
     private static async Task<CheckpointReport> RunResolvedAsync(
-        ResolvedCheckpointOptions options, CheckpointTrigger trigger, ICheckpointObserver? observer, CancellationToken cancellationToken)
+        ResolvedCheckpointOptions options, CheckpointTrigger trigger, PhaseTracker observer, CancellationToken cancellationToken)
     {
         DateTimeOffset startedAt = DateTimeOffset.UtcNow;
         var phases = new List<PhaseTiming>();
@@ -136,15 +123,9 @@ internal static class Coordinator
         var restoreFailures = new ExceptionCollector<RestoreException>(Aggregates.Restore);
         EngineResult? engineResult = null;
 
-        void EnterPhase(string phase)
+        async Task TimePhaseAsync(CheckpointPhase phase, Func<Task> body)
         {
-            State.CurrentPhase = phase;
-            observer?.OnPhase(phase);
-        }
-
-        async Task TimePhaseAsync(string phase, Func<Task> body)
-        {
-            EnterPhase(phase);
+            observer.OnPhase(phase);
             long started = Stopwatch.GetTimestamp();
             try
             {
@@ -156,11 +137,11 @@ internal static class Coordinator
             }
         }
 
-        CheckpointScope scope = CheckpointScope.Enter(options.Timeout, options.DryRun, cancellationToken);
+        CheckpointScope scope = CheckpointScope.Enter(options.Limits, options.DryRun, cancellationToken);
         try
         {
             scope.InBeforeCheckpoint = true;
-            await TimePhaseAsync("before-checkpoint", async () =>
+            await TimePhaseAsync(CheckpointPhase.BeforeCheckpoint, async () =>
             {
                 try
                 {
@@ -172,7 +153,8 @@ internal static class Coordinator
                 }
             }).ConfigureAwait(false);
 
-            foreach (Exception problem in options.Engine.Preflight(options))
+            EnginePlan plan = options.Engine.Preflight(options);
+            foreach (Exception problem in plan.Problems)
             {
                 checkpointFailures.Add(problem);
             }
@@ -181,21 +163,20 @@ internal static class Coordinator
             {
                 if (options.Engine.CompactsHeap(options.EngineOptions))
                 {
-                    await TimePhaseAsync("compact-heap", () =>
+                    await TimePhaseAsync(CheckpointPhase.CompactHeap, () =>
                     {
                         CompactAndTrimHeap();
                         return Task.CompletedTask;
                     }).ConfigureAwait(false);
                 }
 
-                await TimePhaseAsync(options.Engine.TakesImage ? "checkpoint" : "simulated-checkpoint", async () =>
+                await TimePhaseAsync(options.Engine.TakesImage ? CheckpointPhase.Checkpoint : CheckpointPhase.SimulatedCheckpoint, async () =>
                 {
-                    var request = new EngineRequest(options, trigger, EnterPhase, scope.Deadline.Token);
+                    var request = new EngineRequest(options, plan, trigger, State.Generation, observer, scope.Deadline.Token);
                     engineResult = await options.Engine.CheckpointAsync(request).ConfigureAwait(false);
                 }).ConfigureAwait(false);
 
-                phases.AddRange(engineResult!.Phases);
-                if (engineResult.Failure is { } failure)
+                if (engineResult!.Failure is { } failure)
                 {
                     checkpointFailures.Add(failure);
                 }
@@ -210,7 +191,7 @@ internal static class Coordinator
 
             scope.InBeforeCheckpoint = false;
             scope.RestartDeadline(cancellationToken);
-            await TimePhaseAsync("after-restore", async () =>
+            await TimePhaseAsync(CheckpointPhase.AfterRestore, async () =>
             {
                 try
                 {
@@ -241,13 +222,13 @@ internal static class Coordinator
             CheckpointScope.Exit();
         }
 
-        string outcome = (checkpointFailures.HasException, restoreFailures.HasException, options.DryRun, engineResult?.Kind) switch
+        CheckpointOutcome outcome = (checkpointFailures.HasException, restoreFailures.HasException, options.DryRun, engineResult?.Kind) switch
         {
-            (true, _, _, _) => CheckpointOutcomes.Failed,
-            (_, true, _, _) => CheckpointOutcomes.RestoreFailed,
-            (_, _, true, _) => CheckpointOutcomes.DryRunPassed,
-            (_, _, _, EngineResultKind.KeptRunning) => CheckpointOutcomes.KeptRunning,
-            _ => CheckpointOutcomes.Restored,
+            (true, _, _, _) => CheckpointOutcome.Failed,
+            (_, true, _, _) => CheckpointOutcome.RestoreFailed,
+            (_, _, true, _) => CheckpointOutcome.DryRunPassed,
+            (_, _, _, EngineResultKind.KeptRunning) => CheckpointOutcome.KeptRunning,
+            _ => CheckpointOutcome.Restored,
         };
         CheckpointException? checkpointFailure = checkpointFailures.HasException ? checkpointFailures.Exception : null;
         RestoreException? restoreFailure = restoreFailures.HasException ? restoreFailures.Exception : null;
@@ -268,19 +249,16 @@ internal static class Coordinator
         return report;
     }
 
-    private static CheckpointReport Refused(string engine, CheckpointOptions? options, string reason) =>
-        Refused(engine, options, new InvalidOperationException(reason));
-
     /// <summary>A checkpoint refused before any resource was notified.</summary>
-    private static CheckpointReport Refused(string engine, CheckpointOptions? options, Exception reason)
+    private static CheckpointReport Refused(string engine, bool dryRun, Exception reason)
     {
         CheckpointException failure = Aggregates.Checkpoint();
         failure.AddSuppressed(reason);
         return new CheckpointReport
         {
-            Outcome = CheckpointOutcomes.Failed,
+            Outcome = CheckpointOutcome.Failed,
             Engine = engine,
-            DryRun = options?.DryRun ?? false,
+            DryRun = dryRun,
             CheckpointFailure = failure,
             Generation = State.Generation,
         };
@@ -347,5 +325,27 @@ internal static class Coordinator
         string message = first.Message.Split('\n')[0];
         int more = exception is CracException c ? c.Suppressed.Count - 1 : 0;
         return more > 0 ? $"{message} (and {more} more)" : message;
+    }
+
+    /// <summary>Keeps the process's own record of where the checkpoint stands, and passes each step on.</summary>
+    private sealed class PhaseTracker(ICheckpointObserver? observer) : ICheckpointObserver
+    {
+        public void OnPhase(CheckpointPhase phase)
+        {
+            State.CurrentPhase = phase;
+            observer?.OnPhase(phase);
+        }
+
+        public void OnWaitingForDump(Engines.Criu.DumpInstructions instructions)
+        {
+            State.CurrentPhase = CheckpointPhase.WaitingForDump;
+            observer?.OnWaitingForDump(instructions);
+        }
+
+        public void OnPaused()
+        {
+            State.CurrentPhase = CheckpointPhase.Paused;
+            observer?.OnPaused();
+        }
     }
 }

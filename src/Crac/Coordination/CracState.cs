@@ -2,18 +2,6 @@ using System.Diagnostics;
 
 namespace Crac.Coordination;
 
-/// <summary>The outcomes <see cref="Management.CracStatus.LastCheckpointOutcome"/> reports.</summary>
-internal static class CheckpointOutcomes
-{
-    public const string None = "none";
-    public const string Restored = "restored";
-    public const string KeptRunning = "kept-running";
-    public const string DryRunPassed = "dry-run-passed";
-    public const string Paused = "paused";
-    public const string Failed = "failed";
-    public const string RestoreFailed = "restore-failed";
-}
-
 /// <summary>The process's coordination history: restores, and the last checkpoint's outcome.</summary>
 internal sealed class CracState
 {
@@ -26,7 +14,7 @@ internal sealed class CracState
 
     public TimeSpan? LastRestoreDuration { get; private set; }
 
-    public string LastOutcome { get; private set; } = CheckpointOutcomes.None;
+    public CheckpointOutcome LastOutcome { get; private set; } = CheckpointOutcome.None;
 
     /// <summary>The engine of the last checkpoint, or null.</summary>
     public string? LastEngine { get; private set; }
@@ -36,7 +24,7 @@ internal sealed class CracState
     public string? LastError { get; private set; }
 
     /// <summary>The phase of the checkpoint running now, or null.</summary>
-    public string? CurrentPhase { get; set; }
+    public Engines.CheckpointPhase? CurrentPhase { get; set; }
 
     public TimeSpan? UptimeSinceRestore =>
         _restoredAtTimestamp == 0 ? null : Stopwatch.GetElapsedTime(_restoredAtTimestamp);
@@ -64,7 +52,7 @@ internal sealed class CracState
         }
     }
 
-    public void RecordOutcome(DateTimeOffset startedAt, string engine, string outcome, string? error)
+    public void RecordOutcome(DateTimeOffset startedAt, string engine, CheckpointOutcome outcome, string? error)
     {
         lock (_lock)
         {

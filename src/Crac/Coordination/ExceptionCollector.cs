@@ -37,10 +37,3 @@ internal sealed class ExceptionCollector<TException>(Func<TException> create)
         }
     }
 }
-
-internal static class Aggregates
-{
-    public static CheckpointException Checkpoint() => new() { IsAggregate = true };
-
-    public static RestoreException Restore() => new() { IsAggregate = true };
-}

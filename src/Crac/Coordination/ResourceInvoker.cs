@@ -1,3 +1,5 @@
+using Crac.Configuration;
+
 namespace Crac.Coordination;
 
 /// <summary>
@@ -6,10 +8,6 @@ namespace Crac.Coordination;
 /// </summary>
 internal static class ResourceInvoker
 {
-    // How long a resource that overran the deadline gets to honour its cancelled token before
-    // the checkpoint gives up on it (and so skips its after-restore, which would race it).
-    internal static readonly TimeSpan GracePeriod = TimeSpan.FromSeconds(1);
-
     /// <returns>False when the resource was still running after the grace period.</returns>
     public static async Task<bool> InvokeAsync(
         IResource resource, Context context, bool beforeCheckpoint, Action<Exception> onFailure)
@@ -38,9 +36,12 @@ internal static class ResourceInvoker
         {
             scope.TimedOut = true;
             onFailure(new TimeoutException(
-                $"Resource {Describe(resource)} did not complete {method} within the checkpoint timeout of {Format(scope.Timeout)}. " +
-                "Make it honour its CancellationToken, or raise the timeout (CRAC_CHECKPOINT_TIMEOUT, or --timeout)."));
-            bool finished = await Task.WhenAny(call, Task.Delay(GracePeriod)).ConfigureAwait(false) == call;
+                $"Resource {Describe(resource)} did not complete {method} within the checkpoint timeout of {CracSettings.FormatTimeout(scope.Limits.ResourceTimeout)}. " +
+                $"Make it honour its CancellationToken, or raise the timeout ({CracEnvironment.CheckpointTimeout}, or --timeout)."));
+
+            // It gets a grace period to honour its cancelled token; after that the checkpoint
+            // gives up on it (and skips its after-restore, which would race it).
+            bool finished = await Task.WhenAny(call, Task.Delay(scope.Limits.GracePeriod)).ConfigureAwait(false) == call;
             if (finished && call.Exception is { } late)
             {
                 onFailure(late.InnerExceptions.Count == 1 ? late.InnerExceptions[0] : late);
@@ -62,9 +63,4 @@ internal static class ResourceInvoker
         string typeName = resource.GetType().FullName ?? resource.GetType().Name;
         return string.IsNullOrEmpty(text) || text == typeName ? $"'{typeName}'" : $"'{text}' ({typeName})";
     }
-
-    public static string Format(TimeSpan span) =>
-        span.TotalSeconds >= 1 && span.Milliseconds == 0
-            ? $"{span.TotalSeconds:0.###} s"
-            : $"{span.TotalMilliseconds:0.###} ms";
 }

@@ -30,7 +30,7 @@ internal static class CpuFeatures
     /// <summary>The instruction sets the image needs that this CPU lacks (empty when it can restore).</summary>
     public static IReadOnlyList<string> Missing(IEnumerable<string> required, ISet<string>? hostFlags = null)
     {
-        hostFlags ??= ReadHostFlags();
+        hostFlags ??= Interop.Procfs.ReadCpuFlags();
         return required.Where(set => CpuInfoFlags.TryGetValue(set, out string? flag) && !hostFlags.Contains(flag)).ToArray();
     }
 
@@ -41,20 +41,5 @@ internal static class CpuFeatures
                "Restore it on a CPU that has them, or take the checkpoint for a wider fleet: start the application with " +
                (knobs.Length > 0 ? knobs : "the matching DOTNET_Enable<ISA>=0 settings") +
                " (the JIT then avoids those sets) and checkpoint again.";
-    }
-
-    public static ISet<string> ReadHostFlags()
-    {
-        var flags = new HashSet<string>(StringComparer.Ordinal);
-        foreach (string line in File.ReadLines("/proc/cpuinfo"))
-        {
-            if (line.StartsWith("flags", StringComparison.Ordinal) || line.StartsWith("Features", StringComparison.Ordinal))
-            {
-                flags.UnionWith(line[(line.IndexOf(':') + 1)..].Split(' ', StringSplitOptions.RemoveEmptyEntries));
-                break;
-            }
-        }
-
-        return flags;
     }
 }

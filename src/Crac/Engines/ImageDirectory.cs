@@ -12,9 +12,6 @@ internal static class ImageDirectory
     private const UnixFileMode PrivateDirectory = UnixFileMode.UserRead | UnixFileMode.UserWrite | UnixFileMode.UserExecute;
     private const UnixFileMode PrivateFile = UnixFileMode.UserRead | UnixFileMode.UserWrite;
     private const uint GroupOrOtherWrite = 0b000_010_010;
-    private const uint TypeMask = 0xF000;
-    private const uint TypeDirectory = 0x4000;
-    private const uint TypeSymlink = 0xA000;
 
     /// <summary>Names a previous dotnet-crac image leaves behind, which a new checkpoint replaces.</summary>
     private static readonly string[] OwnFiles = [ImageMetadata.FileName, PauseEngine.PidFileName, "dump.log", "restore.log", "stats-dump", "stats-restore"];
@@ -40,13 +37,13 @@ internal static class ImageDirectory
             return;
         }
 
-        if ((mode & TypeMask) == TypeSymlink)
+        if ((mode & Libc.S_IFMT) == Libc.S_IFLNK)
         {
             throw new InvalidOperationException(
                 $"The image directory {directory} is a symbolic link. A checkpoint image holds the whole memory of the process, so dotnet-crac writes it only to a real directory; pass the link's target instead.");
         }
 
-        if ((mode & TypeMask) != TypeDirectory)
+        if ((mode & Libc.S_IFMT) != Libc.S_IFDIR)
         {
             throw new InvalidOperationException($"The image directory {directory} exists and is not a directory. Pass a new or empty directory.");
         }
@@ -115,12 +112,12 @@ internal static class ImageDirectory
             return $"The image directory {directory} does not exist.";
         }
 
-        if ((mode & TypeMask) == TypeSymlink)
+        if ((mode & Libc.S_IFMT) == Libc.S_IFLNK)
         {
             return $"The image directory {directory} is a symbolic link; pass its target.";
         }
 
-        if ((mode & TypeMask) != TypeDirectory)
+        if ((mode & Libc.S_IFMT) != Libc.S_IFDIR)
         {
             return $"{directory} is not a directory.";
         }

@@ -3,9 +3,7 @@ using System.Runtime.InteropServices;
 using System.Runtime.Intrinsics.Arm;
 using System.Runtime.Intrinsics.X86;
 using System.Text.Json;
-using Crac.Coordination;
 using Crac.Interop;
-using Crac.Protocol;
 
 namespace Crac.Engines;
 
@@ -61,7 +59,7 @@ internal sealed record ImageMetadata
     public IReadOnlyList<string?> Stdio { get; init; } = [];
 
     /// <summary>Describes the calling process (the one to be imaged).</summary>
-    public static ImageMetadata Capture(string engine, string? criuVersion)
+    public static ImageMetadata Capture(string engine, int generation, string? criuVersion)
     {
         (string? cpuMax, string? memoryMax) = ReadCgroupLimits();
         return new ImageMetadata
@@ -70,11 +68,11 @@ internal sealed record ImageMetadata
             Pid = Environment.ProcessId,
             Uid = Libc.geteuid(),
             CreatedAt = DateTimeOffset.UtcNow,
-            Generation = Coordinator.State.Generation,
+            Generation = generation,
             Runtime = RuntimeInformation.FrameworkDescription,
             RuntimeDirectory = RuntimeEnvironment.GetRuntimeDirectory(),
             ProcessPath = Environment.ProcessPath,
-            CommandLine = ReadCommandLine(),
+            CommandLine = Procfs.ReadCommandLine(Environment.ProcessId) is { Count: > 0 } commandLine ? commandLine : Environment.GetCommandLineArgs(),
             WorkingDirectory = Environment.CurrentDirectory,
             Architecture = RuntimeInformation.ProcessArchitecture.ToString(),
             CpuFeatures = UsableInstructionSets(),
@@ -82,12 +80,12 @@ internal sealed record ImageMetadata
             CgroupCpuMax = cpuMax,
             CgroupMemoryMax = memoryMax,
             CriuVersion = criuVersion,
-            Stdio = [.. Enumerable.Range(0, 3).Select(ReadStdioTarget)],
+            Stdio = [.. Enumerable.Range(0, 3).Select(fd => Procfs.ReadFdTarget(Environment.ProcessId, fd))],
         };
     }
 
     public void Write(string directory) =>
-        ImageDirectory.WritePrivateFile(Path.Combine(directory, FileName), JsonSerializer.Serialize(this, CracJsonContext.Default.ImageMetadata));
+        ImageDirectory.WritePrivateFile(Path.Combine(directory, FileName), JsonSerializer.Serialize(this, ImageJsonContext.Default.ImageMetadata));
 
     public static ImageMetadata Read(string directory)
     {
@@ -97,7 +95,7 @@ internal sealed record ImageMetadata
             throw new InvalidDataException($"{directory} is not a dotnet-crac image: it has no {FileName}.");
         }
 
-        return JsonSerializer.Deserialize(File.ReadAllText(path), CracJsonContext.Default.ImageMetadata)
+        return JsonSerializer.Deserialize(File.ReadAllText(path), ImageJsonContext.Default.ImageMetadata)
             ?? throw new InvalidDataException($"{path} is empty.");
     }
 
@@ -156,43 +154,12 @@ internal sealed record ImageMetadata
         return sets;
     }
 
-    private static string? ReadStdioTarget(int fd)
-    {
-        try
-        {
-            return new FileInfo($"/proc/self/fd/{fd}").LinkTarget;
-        }
-        catch (IOException)
-        {
-            return null;
-        }
-    }
-
-    private static IReadOnlyList<string> ReadCommandLine()
-    {
-        try
-        {
-            return File.ReadAllText("/proc/self/cmdline").TrimEnd('\0').Split('\0');
-        }
-        catch (IOException)
-        {
-            return Environment.GetCommandLineArgs();
-        }
-    }
-
     private static (string? CpuMax, string? MemoryMax) ReadCgroupLimits()
     {
+        string? directory = Procfs.ReadCgroupDirectory();
         try
         {
-            // cgroup v2: a single "0::/path" line.
-            string? line = File.ReadLines("/proc/self/cgroup").FirstOrDefault(l => l.StartsWith("0::", StringComparison.Ordinal));
-            if (line is null)
-            {
-                return (null, null);
-            }
-
-            string directory = Path.Join("/sys/fs/cgroup", line[3..]);
-            return (ReadTrimmed(Path.Join(directory, "cpu.max")), ReadTrimmed(Path.Join(directory, "memory.max")));
+            return directory is null ? (null, null) : (ReadTrimmed(Path.Join(directory, "cpu.max")), ReadTrimmed(Path.Join(directory, "memory.max")));
         }
         catch (Exception exception) when (exception is IOException or UnauthorizedAccessException)
         {

@@ -22,17 +22,17 @@ internal sealed class PauseEngine : CheckpointEngine
         try
         {
             ImageDirectory.Prepare(directory);
-            ImageMetadata.Capture(Name, criuVersion: null).Write(directory);
+            ImageMetadata.Capture(Name, request.Generation, criuVersion: null).Write(directory);
             wake = RestoreGate.Arm();
             ImageDirectory.WritePrivateFile(Path.Combine(directory, PidFileName), $"{Libc.getpid()}\n");
         }
         catch (Exception exception) when (exception is IOException or UnauthorizedAccessException or InvalidOperationException)
         {
             RestoreGate.Disarm();
-            return new EngineResult(EngineResultKind.Failed) { Failure = exception, ImageDirectory = directory };
+            return EngineResult.Failed(exception, directory);
         }
 
-        request.ReportPhase("paused");
+        request.Observer?.OnPaused();
 
         // No deadline: a paused process stays paused until it is restored.
         RestoreSignal signal = await wake.ConfigureAwait(false);

@@ -1,17 +1,7 @@
 using System.Runtime.InteropServices;
+using Crac.Interop;
 
 namespace Crac.FileDescriptors;
-
-/// <summary>An fd with its verdict, like the JVM's "OK: inherited" or "BAD: opened by application".</summary>
-internal sealed record FdAssessment(FdEntry Entry, bool Blocking, string Reason)
-{
-    /// <summary>The first policy rule that matched, if any.</summary>
-    public PolicyRule? Rule { get; init; }
-
-    public FdOrigin? Origin { get; init; }
-
-    public string Verdict => Blocking ? "BAD" : "OK";
-}
 
 /// <summary>
 /// Tells the runtime's own descriptors, and others that are safe to keep, from those the
@@ -30,13 +20,12 @@ internal static class FdClassifier
     {
         var stdioTargets = entries.Where(e => e.Fd <= 2).Select(e => e.Target).ToHashSet(StringComparer.Ordinal);
         var pipeEnds = entries.Where(e => e.Kind == FdKind.Pipe).GroupBy(e => e.Inode).ToDictionary(g => g.Key, g => g.Count());
-        string diagnosticsPrefix = $"dotnet-diagnostic-{Environment.ProcessId}-";
         string runtimeDirectory = RuntimeEnvironment.GetRuntimeDirectory();
 
         var assessments = new List<FdAssessment>(entries.Count);
         foreach (FdEntry entry in entries)
         {
-            string? safeReason = SafeReason(entry, stdioTargets, pipeEnds, diagnosticsPrefix, runtimeDirectory);
+            string? safeReason = SafeReason(entry, stdioTargets, pipeEnds, runtimeDirectory);
             FdAssessment assessment = safeReason is not null
                 ? new FdAssessment(entry, Blocking: false, safeReason)
                 : new FdAssessment(entry, Blocking: true, BlockingReason(entry));
@@ -70,11 +59,10 @@ internal static class FdClassifier
         var inherited = new Dictionary<int, ulong>();
         for (int fd = 0; fd < InheritedScanLimit; fd++)
         {
-            int flags = Interop.Libc.fcntl(fd, Interop.Libc.F_GETFD);
-            if (flags >= 0 && (flags & Interop.Libc.FD_CLOEXEC) == 0
-                && Interop.Libc.statx(fd, string.Empty, 0x1000 /* AT_EMPTY_PATH */, Interop.Libc.STATX_BASIC_STATS, out Interop.Libc.StatX stat) == 0)
+            int flags = Libc.fcntl(fd, Libc.F_GETFD);
+            if (flags >= 0 && (flags & Libc.FD_CLOEXEC) == 0 && Libc.TryGetInode(fd, out ulong inode))
             {
-                inherited[fd] = stat.Inode;
+                inherited[fd] = inode;
             }
         }
 
@@ -100,15 +88,10 @@ internal static class FdClassifier
 
     /// <summary>Whether a unix socket belongs to this process's diagnostics server (a session or the listener).</summary>
     public static bool IsDiagnosticsSocket(FdEntry entry) =>
-        entry.Kind == FdKind.UnixSocket
-        && Path.GetFileName(entry.Socket?.LocalPath ?? string.Empty).StartsWith($"dotnet-diagnostic-{Environment.ProcessId}-", StringComparison.Ordinal);
-
-    /// <summary>How many diagnostics sessions (connected clients) are open now.</summary>
-    public static int CountDiagnosticsSessions(IReadOnlyList<FdEntry> entries) =>
-        entries.Count(e => IsDiagnosticsSocket(e) && e.Socket is { Listening: false });
+        entry.Kind == FdKind.UnixSocket && DiagnosticsSocket.BelongsTo(entry.Socket?.LocalPath, Environment.ProcessId);
 
     private static string? SafeReason(
-        FdEntry entry, HashSet<string> stdioTargets, Dictionary<ulong, int> pipeEnds, string diagnosticsPrefix, string runtimeDirectory)
+        FdEntry entry, HashSet<string> stdioTargets, Dictionary<ulong, int> pipeEnds, string runtimeDirectory)
     {
         if (entry.Fd <= 2)
         {
@@ -120,7 +103,7 @@ internal static class FdClassifier
             return "a duplicate of stdio (the runtime's and Console's)";
         }
 
-        if ((entry.Flags & 0x200000 /* O_PATH */) != 0)
+        if ((entry.Flags & Libc.O_PATH) != 0)
         {
             return "closed by a resource policy (an O_PATH placeholder keeps the number taken)";
         }
@@ -162,7 +145,7 @@ internal static class FdClassifier
     {
         for (int stdio = 0; stdio <= 2; stdio++)
         {
-            if (Interop.Libc.SameOpenFile(fd, stdio) ?? true)
+            if (Libc.SameOpenFile(fd, stdio) ?? true)
             {
                 return true;
             }

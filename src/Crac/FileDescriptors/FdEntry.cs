@@ -1,74 +1,7 @@
+using Crac.Diagnostics;
+using Crac.Interop;
+
 namespace Crac.FileDescriptors;
-
-/// <summary>What kind of object a file descriptor refers to.</summary>
-internal enum FdKind
-{
-    File,
-    Directory,
-    Pipe,
-    Fifo,
-    UnixSocket,
-    TcpSocket,
-    UdpSocket,
-    Socket,
-    EventFd,
-    EventPoll,
-    Inotify,
-    Memfd,
-    SignalFd,
-    TimerFd,
-    PidFd,
-    AnonInode,
-    CharacterDevice,
-    BlockDevice,
-    Unknown,
-}
-
-internal enum FdLock
-{
-    None,
-    Shared,
-    Exclusive,
-}
-
-/// <summary>A socket's addresses, as getsockname/getpeername report them.</summary>
-internal sealed record SocketEndpoint
-{
-    public required string Family { get; init; }
-
-    public string? Type { get; init; }
-
-    public string? LocalAddress { get; init; }
-
-    public int? LocalPort { get; init; }
-
-    public string? RemoteAddress { get; init; }
-
-    public int? RemotePort { get; init; }
-
-    public string? LocalPath { get; init; }
-
-    public string? RemotePath { get; init; }
-
-    public bool Listening { get; init; }
-
-    public string Describe()
-    {
-        if (Family == "unix")
-        {
-            string local = string.IsNullOrEmpty(LocalPath) ? "(unnamed)" : LocalPath;
-            return Listening ? $"unix {local} listening" : $"unix {local} -> {(string.IsNullOrEmpty(RemotePath) ? "(unnamed)" : RemotePath)}";
-        }
-
-        string protocol = Type == "dgram" ? "udp" : "tcp";
-        string localText = $"{Bracket(LocalAddress)}:{LocalPort}";
-        return Listening || RemoteAddress is null
-            ? $"{protocol} {localText}{(Listening ? " listening" : string.Empty)}"
-            : $"{protocol} {localText} -> {Bracket(RemoteAddress)}:{RemotePort}";
-    }
-
-    private static string? Bracket(string? address) => address is not null && address.Contains(':') ? $"[{address}]" : address;
-}
 
 /// <summary>One open file descriptor of this process, with what /proc and the socket calls say of it.</summary>
 internal sealed record FdEntry
@@ -95,50 +28,30 @@ internal sealed record FdEntry
     /// <summary>The flock held through this descriptor (a .NET FileStream takes one).</summary>
     public FdLock Lock { get; init; }
 
-    public bool CloseOnExec => (Flags & Interop.Libc.O_CLOEXEC) != 0;
+    public bool CloseOnExec => (Flags & Libc.O_CLOEXEC) != 0;
 
     /// <summary><c>r</c>, <c>w</c> or <c>rw</c>, with <c>+append</c> for O_APPEND.</summary>
     public string Mode
     {
         get
         {
-            string access = (Flags & Interop.Libc.O_ACCMODE) switch
+            string access = (Flags & Libc.O_ACCMODE) switch
             {
-                Interop.Libc.O_RDONLY => "r",
-                Interop.Libc.O_WRONLY => "w",
+                Libc.O_RDONLY => "r",
+                Libc.O_WRONLY => "w",
                 _ => "rw",
             };
-            return (Flags & Interop.Libc.O_APPEND) != 0 ? access + "+append" : access;
+            return (Flags & Libc.O_APPEND) != 0 ? access + "+append" : access;
         }
     }
 
-    public bool IsReadOnly => (Flags & Interop.Libc.O_ACCMODE) == Interop.Libc.O_RDONLY;
+    public bool IsReadOnly => (Flags & Libc.O_ACCMODE) == Libc.O_RDONLY;
 
     /// <summary>The path for files, directories and FIFOs; null for other kinds.</summary>
     public string? Path => Kind is FdKind.File or FdKind.Directory or FdKind.Fifo or FdKind.CharacterDevice or FdKind.BlockDevice
         ? Target.EndsWith(" (deleted)", StringComparison.Ordinal) ? Target[..^" (deleted)".Length] : Target
         : null;
 
-    public string KindName => Kind switch
-    {
-        FdKind.File => "regular",
-        FdKind.Directory => "directory",
-        FdKind.Pipe => "pipe",
-        FdKind.Fifo => "fifo",
-        FdKind.UnixSocket => "unix socket",
-        FdKind.TcpSocket => "tcp socket",
-        FdKind.UdpSocket => "udp socket",
-        FdKind.Socket => "socket",
-        FdKind.EventFd => "eventfd",
-        FdKind.EventPoll => "epoll",
-        FdKind.Inotify => "inotify",
-        FdKind.Memfd => "memfd",
-        FdKind.SignalFd => "signalfd",
-        FdKind.TimerFd => "timerfd",
-        FdKind.PidFd => "pidfd",
-        FdKind.AnonInode => "anon inode",
-        FdKind.CharacterDevice => "character device",
-        FdKind.BlockDevice => "block device",
-        _ => "unknown",
-    };
+    /// <summary>The kind as `fds` and the exceptions name it.</summary>
+    public string KindName => WireNames.Of(Kind);
 }

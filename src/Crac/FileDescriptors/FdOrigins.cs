@@ -6,22 +6,6 @@ using Crac.Interop;
 
 namespace Crac.FileDescriptors;
 
-/// <summary>Where and when a file descriptor was created.</summary>
-internal sealed record FdOrigin(string ThreadName, DateTimeOffset Time, IReadOnlyList<string> ManagedStack, IReadOnlyList<string> NativeStack)
-{
-    /// <summary>An exception to hang under the fd's exception as its cause, as the JVM does.</summary>
-    public Exception ToException() =>
-        new FdOriginException(
-            $"This file descriptor was created by {ThreadName} at epoch:{Time.ToUnixTimeMilliseconds()} here",
-            NativeStack.Select(frame => "[native] " + frame).Concat(ManagedStack).ToArray());
-}
-
-/// <summary>Carries a recorded stack, which the exception tree prints as its frames.</summary>
-internal sealed class FdOriginException(string message, IReadOnlyList<string> frames) : Exception(message)
-{
-    public override string StackTrace => string.Concat(frames.Select(frame => $"   at {frame}\n"));
-}
-
 /// <summary>
 /// Opt-in recording of where each descriptor is created (CRAC_COLLECT_FD_STACKTRACES=true). The
 /// preloaded libcrac-fdtrack.so wraps the libc calls that create descriptors and calls back here
@@ -94,7 +78,7 @@ internal static unsafe partial class FdOrigins
             IReadOnlyList<string> managed = ExceptionNode.ParseStackTrace(new StackTrace(1, fNeedFileInfo: false).ToString());
             Thread thread = Thread.CurrentThread;
             Records[fd] = new Recorded(
-                InodeOf(fd),
+                Libc.TryGetInode(fd, out ulong inode) ? inode : 0,
                 thread.Name is { Length: > 0 } name ? $"\"{name}\"" : $"thread {Environment.CurrentManagedThreadId}",
                 DateTimeOffset.UtcNow,
                 managed,
@@ -105,9 +89,6 @@ internal static unsafe partial class FdOrigins
             // Never let a failure here reach the native caller, which is in the middle of an open.
         }
     }
-
-    private static ulong InodeOf(int fd) =>
-        Libc.statx(fd, string.Empty, 0x1000 /* AT_EMPTY_PATH */, Libc.STATX_BASIC_STATS, out Libc.StatX stat) == 0 ? stat.Inode : 0;
 
     private static string Symbolize(nint address)
     {

@@ -9,8 +9,6 @@ namespace Crac.FileDescriptors;
 /// <summary>Lists this process's file descriptors from /proc/self/fd and fdinfo, and the socket calls.</summary>
 internal static class FdScanner
 {
-    private const uint TypeMask = 0xF000;
-
     public static IReadOnlyList<FdEntry> Scan()
     {
         string selfFdDirectory = $"/proc/{Environment.ProcessId}/fd";
@@ -95,13 +93,13 @@ internal static class FdScanner
         else if (Libc.statx(Libc.AT_FDCWD, $"/proc/self/fd/{fd}", 0, Libc.STATX_BASIC_STATS, out Libc.StatX stat) == 0)
         {
             inode = stat.Inode;
-            kind = (stat.Mode & TypeMask) switch
+            kind = (stat.Mode & Libc.S_IFMT) switch
             {
-                0x8000 => FdKind.File,
-                0x4000 => FdKind.Directory,
-                0x1000 => FdKind.Fifo,
-                0x2000 => FdKind.CharacterDevice,
-                0x6000 => FdKind.BlockDevice,
+                Libc.S_IFREG => FdKind.File,
+                Libc.S_IFDIR => FdKind.Directory,
+                Libc.S_IFIFO => FdKind.Fifo,
+                Libc.S_IFCHR => FdKind.CharacterDevice,
+                Libc.S_IFBLK => FdKind.BlockDevice,
                 _ => FdKind.Unknown,
             };
         }

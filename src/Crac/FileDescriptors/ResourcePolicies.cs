@@ -4,93 +4,6 @@ using System.Text.RegularExpressions;
 
 namespace Crac.FileDescriptors;
 
-internal enum PolicyType
-{
-    File,
-    Pipe,
-    Socket,
-    FileDescriptor,
-}
-
-internal enum PolicyAction
-{
-    /// <summary>Fail the checkpoint (the default for any blocking fd).</summary>
-    Error,
-
-    /// <summary>Leave the fd to the engine (CRIU validates and reopens it at restore).</summary>
-    Ignore,
-
-    /// <summary>Close the fd before the checkpoint; the number stays occupied so the owner does not break.</summary>
-    Close,
-
-    /// <summary>Close the fd before the checkpoint and reopen it, at the same position and number, after restore.</summary>
-    Reopen,
-}
-
-/// <summary>One rule of a resource-policies file.</summary>
-internal sealed class PolicyRule
-{
-    public required int Index { get; init; }
-
-    public required int Line { get; init; }
-
-    public required PolicyType Type { get; init; }
-
-    public required PolicyAction Action { get; init; }
-
-    public bool Warn { get; init; } = true;
-
-    public Regex? Path { get; init; }
-
-    public string? Family { get; init; }
-
-    public string? LocalAddress { get; init; }
-
-    public int? LocalPort { get; init; }
-
-    public string? RemoteAddress { get; init; }
-
-    public int? RemotePort { get; init; }
-
-    public Regex? LocalPath { get; init; }
-
-    public Regex? RemotePath { get; init; }
-
-    public bool? Listening { get; init; }
-
-    public int? Value { get; init; }
-
-    public Regex? Pattern { get; init; }
-
-    public string Describe() => $"policy rule {Index} (line {Line}): {Action.ToString().ToLowerInvariant()}";
-
-    public bool Matches(FdEntry entry) => Type switch
-    {
-        // Named pipes are handled with the type file, as in CRaC.
-        PolicyType.File => entry.Kind is FdKind.File or FdKind.Directory or FdKind.Fifo && (Path?.IsMatch(entry.Path!) ?? true),
-        PolicyType.Pipe => entry.Kind == FdKind.Pipe,
-        PolicyType.Socket => entry.Socket is { } socket && MatchesSocket(socket),
-        _ => entry.Kind is not (FdKind.File or FdKind.Directory or FdKind.Fifo or FdKind.Pipe) && entry.Socket is null
-             && (Value is null || Value == entry.Fd)
-             && (Pattern?.IsMatch(entry.Target) ?? true),
-    };
-
-    private bool MatchesSocket(SocketEndpoint socket) =>
-        (Family is null || Family == socket.Family || (Family == "ip" && socket.Family is "inet" or "inet6"))
-        && AddressMatches(LocalAddress, socket.LocalAddress)
-        && (LocalPort is null || LocalPort == socket.LocalPort)
-        && AddressMatches(RemoteAddress, socket.RemoteAddress)
-        && (RemotePort is null || RemotePort == socket.RemotePort)
-        && (LocalPath is null || (socket.LocalPath is { } local && LocalPath.IsMatch(local)))
-        && (RemotePath is null || (socket.RemotePath is { } remote && RemotePath.IsMatch(remote)))
-        && (Listening is null || Listening == socket.Listening);
-
-    private static bool AddressMatches(string? wanted, string? actual) =>
-        wanted is null or "*"
-        || (actual is not null && IPAddress.TryParse(wanted, out IPAddress? a) && IPAddress.TryParse(actual, out IPAddress? b) && a.Equals(b))
-        || string.Equals(wanted, actual, StringComparison.OrdinalIgnoreCase);
-}
-
 /// <summary>
 /// CRaC's resource-policies file (CRAC_RESOURCE_POLICIES): rules separated by <c>---</c>, each a
 /// few <c>key: value</c> lines, <c>#</c> comments; <c>type</c> and <c>action</c> are mandatory and
@@ -115,16 +28,10 @@ internal sealed class ResourcePolicies
 
     public PolicyRule? Match(FdEntry entry) => Rules.FirstOrDefault(rule => rule.Matches(entry));
 
-    /// <summary>Reads the file CRAC_RESOURCE_POLICIES names, or returns null when it names none.</summary>
+    /// <summary>Reads and parses a policies file.</summary>
     /// <exception cref="PolicyFileException">The file cannot be read or is malformed.</exception>
-    public static ResourcePolicies? Load()
+    public static ResourcePolicies ReadFile(string path, string origin)
     {
-        string? path = Environment.GetEnvironmentVariable(EnvironmentVariable);
-        if (string.IsNullOrWhiteSpace(path))
-        {
-            return null;
-        }
-
         string text;
         try
         {
@@ -132,7 +39,7 @@ internal sealed class ResourcePolicies
         }
         catch (Exception exception) when (exception is IOException or UnauthorizedAccessException)
         {
-            throw new PolicyFileException($"Cannot read the resource policies file {path} ({EnvironmentVariable}): {exception.Message}");
+            throw new PolicyFileException($"Cannot read the resource policies file {path} ({origin}): {exception.Message}");
         }
 
         return Parse(text, path);
@@ -315,6 +222,3 @@ internal sealed class ResourcePolicies
     private static PolicyFileException Error(string source, int line, string message) =>
         new($"Resource policies file {source}, line {line}: {message}.");
 }
-
-/// <summary>The resource-policies file cannot be used; the message names the file and the line.</summary>
-internal sealed class PolicyFileException(string message) : Exception(message);

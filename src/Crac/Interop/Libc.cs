@@ -9,6 +9,7 @@ internal static partial class Libc
 
     public const int AT_FDCWD = -100;
     public const int AT_SYMLINK_NOFOLLOW = 0x100;
+    public const int AT_EMPTY_PATH = 0x1000;
     public const uint STATX_BASIC_STATS = 0x7ff;
 
     public const int F_GETFD = 1;
@@ -20,8 +21,21 @@ internal static partial class Libc
     public const int O_RDWR = 2;
     public const int O_ACCMODE = 3;
     public const int O_CREAT = 0x40;
+    public const int O_EXCL = 0x80;
+    public const int O_TRUNC = 0x200;
     public const int O_APPEND = 0x400;
     public const int O_CLOEXEC = 0x80000;
+    public const int O_PATH = 0x200000;
+
+    // The file-type bits of st_mode (stat(2)).
+    public const uint S_IFMT = 0xF000;
+    public const uint S_IFSOCK = 0xC000;
+    public const uint S_IFLNK = 0xA000;
+    public const uint S_IFREG = 0x8000;
+    public const uint S_IFBLK = 0x6000;
+    public const uint S_IFDIR = 0x4000;
+    public const uint S_IFCHR = 0x2000;
+    public const uint S_IFIFO = 0x1000;
 
     public const int SEEK_SET = 0;
 
@@ -138,6 +152,14 @@ internal static partial class Libc
         uid = buffer.Uid;
         mode = buffer.Mode;
         return true;
+    }
+
+    /// <summary>The inode an open descriptor refers to.</summary>
+    public static bool TryGetInode(int fd, out ulong inode)
+    {
+        bool ok = statx(fd, string.Empty, AT_EMPTY_PATH, STATX_BASIC_STATS, out StatX buffer) == 0;
+        inode = ok ? buffer.Inode : 0;
+        return ok;
     }
 
     [LibraryImport(Library, SetLastError = true)]

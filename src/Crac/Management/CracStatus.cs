@@ -1,18 +1,5 @@
 namespace Crac.Management;
 
-/// <summary>Whether the process can be checkpointed now, as the engine sees it.</summary>
-public enum Checkpointability
-{
-    /// <summary>The engine can take a checkpoint now.</summary>
-    Ready,
-
-    /// <summary>The engine cannot take a checkpoint now but could later; see the reason.</summary>
-    ReadyLater,
-
-    /// <summary>The engine cannot take another checkpoint in this restored process; see the reason.</summary>
-    NeverAfterRestore,
-}
-
 /// <summary>
 /// A snapshot of the coordination state, like CRaC's <c>CRaCMXBean</c>. The checkpointability is
 /// advisory: a checkpoint is attempted whatever it says, and fails with the reason if it must.

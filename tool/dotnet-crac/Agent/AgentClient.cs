@@ -2,7 +2,6 @@ using System.Diagnostics.Tracing;
 using System.Net.Sockets;
 using System.Text;
 using System.Text.Json;
-using System.Text.Json.Serialization.Metadata;
 using Crac.Protocol;
 using Microsoft.Diagnostics.NETCore.Client;
 using Microsoft.Diagnostics.Tracing;
@@ -25,40 +24,65 @@ internal sealed class AgentClient(TargetProcess target)
 
     public TargetProcess Target { get; } = target;
 
-    public async Task<TReply> SendAsync<TRequest, TReply>(
-        string command, TRequest request, JsonTypeInfo<TRequest> requestType, JsonTypeInfo<TReply> replyType, CancellationToken cancellationToken)
+    public Task<HelpReply> HelpAsync(CancellationToken cancellationToken) =>
+        SendAsync(AgentCommands.Help, new HelpRequest(), cancellationToken);
+
+    public Task<StatusReply> StatusAsync(CancellationToken cancellationToken) =>
+        SendAsync(AgentCommands.Status, new StatusRequest(), cancellationToken);
+
+    public Task<FdsReply> FdsAsync(FdsRequest request, CancellationToken cancellationToken) =>
+        SendAsync(AgentCommands.Fds, request, cancellationToken);
+
+    public Task<CheckpointReply> CheckpointAsync(CheckpointRequest request, CancellationToken cancellationToken) =>
+        SendAsync(AgentCommands.Checkpoint, request, cancellationToken);
+
+    public Task<OutcomeReply> OutcomeAsync(string checkpointId, CancellationToken cancellationToken) =>
+        SendAsync(AgentCommands.Outcome, new OutcomeRequest(checkpointId), cancellationToken);
+
+    public Task<ResumeReply> ResumeAsync(ResumeRequest request, CancellationToken cancellationToken) =>
+        SendAsync(AgentCommands.Resume, request, cancellationToken);
+
+    /// <summary>Sends a command's request and returns its reply, or throws the agent's refusal as a <see cref="ToolException"/>.</summary>
+    private async Task<TReply> SendAsync<TRequest, TReply>(AgentCommand<TRequest, TReply> command, TRequest request, CancellationToken cancellationToken)
     {
-        string payload = JsonSerializer.Serialize(request, requestType);
-        return await SendAsync(command, payload, replyType, cancellationToken).ConfigureAwait(false);
+        AgentReply reply = await SendRawAsync(command.Name, command.SerializeRequest(request), DefaultReplyTimeout, cancellationToken, retry: command.Idempotent)
+            .ConfigureAwait(false);
+        return Validate(command, reply);
     }
 
-    public async Task<TReply> SendAsync<TReply>(string command, string payload, JsonTypeInfo<TReply> replyType, CancellationToken cancellationToken)
+    /// <summary>The one check of a reply: the agent's refusal becomes the matching return code; a body must be the command's reply.</summary>
+    private TReply Validate<TRequest, TReply>(AgentCommand<TRequest, TReply> command, AgentReply reply)
     {
-        AgentReply reply = await SendRawAsync(command, payload, DefaultReplyTimeout, cancellationToken).ConfigureAwait(false);
         if (reply.Error is { } error)
         {
             throw new ToolException(
-                error.Code == AgentErrorCodes.ProtocolMismatch ? ReturnCode.ProtocolMismatch : ReturnCode.AgentError,
-                $"The agent in process {Target.Display} refused '{command}': {error.Message}");
+                error.Code == AgentErrorCode.ProtocolMismatch ? ReturnCode.ProtocolMismatch : ReturnCode.AgentError,
+                $"The agent in process {Target.Display} refused '{command.Name}': {error.Message}");
         }
 
-        if (reply.Body is not { } body)
+        try
         {
-            throw new ToolException(ReturnCode.AgentError, $"The agent in process {Target.Display} sent an empty reply to '{command}'.");
+            return reply.Body is { } body
+                ? command.DeserializeReply(body)
+                : throw new JsonException("the reply has no body");
         }
-
-        return body.Deserialize(replyType)
-            ?? throw new ToolException(ReturnCode.AgentError, $"The agent in process {Target.Display} sent an empty reply to '{command}'.");
+        catch (JsonException exception)
+        {
+            throw new ToolException(ReturnCode.ProtocolMismatch,
+                $"The agent in process {Target.Display} sent a '{command.Name}' reply this dotnet-crac cannot read ({exception.Message}); use the dotnet-crac tool of the agent's version.");
+        }
     }
 
-    /// <summary>Sends a request and returns the reply as it came, errors included.</summary>
+    /// <summary>Sends a request as given (tests use it for malformed ones) and returns the reply as it came, errors included.</summary>
+    /// <param name="retry">
+    /// The agent starts on a thread of its own, so a request in the process's first milliseconds
+    /// can arrive before its EventSource exists and go unseen: a request that changes nothing is
+    /// asked again, once.
+    /// </param>
     public async Task<AgentReply> SendRawAsync(
-        string command, string payload, TimeSpan replyTimeout, CancellationToken cancellationToken, int protocolVersion = AgentProtocol.Version)
+        string command, string payload, TimeSpan replyTimeout, CancellationToken cancellationToken, bool retry = false, int protocolVersion = AgentProtocol.Version)
     {
-        // The agent starts on a thread of its own, so a request in the process's first
-        // milliseconds can arrive before its EventSource exists and go unseen. A request that
-        // changes nothing is asked again, once; a checkpoint or a resume never is.
-        if (command is not (AgentCommands.Checkpoint or AgentCommands.Resume) && replyTimeout > FirstAttemptTimeout * 2)
+        if (retry && replyTimeout > FirstAttemptTimeout * 2)
         {
             AgentReply? early = await SendOnceAsync(command, payload, FirstAttemptTimeout, finalAttempt: false, protocolVersion, cancellationToken).ConfigureAwait(false);
             if (early is not null)
@@ -207,50 +231,6 @@ internal sealed class AgentClient(TargetProcess target)
                                               or ObjectDisposedException or ServerErrorException or SocketException)
         {
             // The target went away; there is nothing left to stop.
-        }
-    }
-
-    /// <summary>Collects the chunks of one reply; replies to other requests (other sessions) are ignored.</summary>
-    private sealed class ReplyAssembler(string requestId)
-    {
-        private readonly TaskCompletionSource<AgentReply> _completion = new(TaskCreationOptions.RunContinuationsAsynchronously);
-        private string?[]? _chunks;
-
-        public Task<AgentReply> Completion => _completion.Task;
-
-        public void Add(int version, string id, int index, int count, string chunk)
-        {
-            if (id != requestId || count <= 0 || index < 0 || index >= count)
-            {
-                return;
-            }
-
-            _chunks ??= new string?[count];
-            if (_chunks.Length != count)
-            {
-                return;
-            }
-
-            _chunks[index] = chunk;
-            if (_chunks.Any(c => c is null))
-            {
-                return;
-            }
-
-            try
-            {
-                AgentReply? reply = JsonSerializer.Deserialize(string.Concat(_chunks), CracJsonContext.Default.AgentReply);
-                if (reply is not null)
-                {
-                    // Every event carries the version too: a mismatch in either is a mismatch.
-                    _completion.TrySetResult(version != AgentProtocol.Version ? reply with { ProtocolVersion = version } : reply);
-                }
-            }
-            catch (JsonException exception)
-            {
-                _completion.TrySetException(new ToolException(ReturnCode.ProtocolMismatch,
-                    $"The reply could not be read ({exception.Message}); the agent probably comes from another dotnet-crac version."));
-            }
         }
     }
 }

@@ -33,69 +33,35 @@ internal sealed class TargetProcess
     /// socket is listening on that path, held by that process where its fds can be read. The key
     /// in the name cannot tell: it is the start time, and a restored process started anew.
     /// </remarks>
-    public static IEnumerable<int> PublishedProcesses() => Published("*");
+    public static IEnumerable<int> PublishedProcesses() => Published(null);
 
     /// <summary>Whether this one process has a live diagnostics socket, without examining every other's.</summary>
-    private static bool IsPublished(int pid) => Published(pid.ToString(CultureInfo.InvariantCulture)).Count > 0;
+    private static bool IsPublished(int pid) => Published(pid).Count > 0;
 
-    private static SortedSet<int> Published(string pidPattern)
+    private static SortedSet<int> Published(int? pid)
     {
         var pids = new SortedSet<int>();
-        Dictionary<string, string> listeners = ReadUnixListeners();
-        foreach (string socket in Directory.EnumerateFiles(Path.GetTempPath(), $"dotnet-diagnostic-{pidPattern}-*-socket"))
+        Dictionary<string, ulong> listeners = Procfs.ReadUnixSockets()
+            .Where(socket => socket.IsListening && socket.Path is not null)
+            .GroupBy(socket => socket.Path!, StringComparer.Ordinal)
+            .ToDictionary(group => group.Key, group => group.First().Inode, StringComparer.Ordinal);
+        foreach (string socket in Directory.EnumerateFiles(Path.GetTempPath(), DiagnosticsSocket.SearchPattern(pid)))
         {
-            // dotnet-diagnostic-{pid}-{disambiguation key}-socket
-            string[] parts = Path.GetFileName(socket).Split('-');
-            if (parts.Length == 5
-                && int.TryParse(parts[2], NumberStyles.None, CultureInfo.InvariantCulture, out int pid)
-                && pid != Environment.ProcessId
-                && listeners.TryGetValue(socket, out string? inode)
-                && IsLive(pid)
-                && HoldsSocket(pid, inode) != false)
+            if (DiagnosticsSocket.TryParsePid(socket, out int owner)
+                && owner != Environment.ProcessId
+                && listeners.TryGetValue(socket, out ulong inode)
+                && IsLive(owner)
+                && Procfs.ReadSocketInodes(owner)?.Contains(inode) != false)
             {
-                pids.Add(pid);
+                pids.Add(owner);
             }
         }
 
         return pids;
     }
 
-    /// <summary>Bound, listening unix sockets by path, with their inodes (/proc/net/unix).</summary>
-    private static Dictionary<string, string> ReadUnixListeners()
-    {
-        const int AcceptConnections = 0x10000; // __SO_ACCEPTCON in the Flags column
-        var listeners = new Dictionary<string, string>(StringComparer.Ordinal);
-        foreach (string line in File.ReadLines("/proc/net/unix").Skip(1))
-        {
-            // Num RefCount Protocol Flags Type St Inode Path
-            string[] columns = line.Split(' ', StringSplitOptions.RemoveEmptyEntries);
-            if (columns.Length >= 8
-                && int.TryParse(columns[3], NumberStyles.HexNumber, CultureInfo.InvariantCulture, out int flags)
-                && (flags & AcceptConnections) != 0)
-            {
-                listeners[columns[7]] = columns[6];
-            }
-        }
-
-        return listeners;
-    }
-
     /// <summary>Whether the process exists and is neither a zombie nor exiting.</summary>
     public static bool IsLive(int pid) => ProcStat.Read(pid) is { IsDead: false };
-
-    /// <summary>Whether the process has the socket open; null when its fds cannot be read (another user's).</summary>
-    private static bool? HoldsSocket(int pid, string inode)
-    {
-        string target = $"socket:[{inode}]";
-        try
-        {
-            return Directory.EnumerateFileSystemEntries($"/proc/{pid}/fd").Any(fd => new FileInfo(fd).LinkTarget == target);
-        }
-        catch (Exception exception) when (exception is IOException or UnauthorizedAccessException)
-        {
-            return null;
-        }
-    }
 
     /// <summary>Resolves <c>&lt;pid&gt;</c>, <c>-p</c> or <c>-n</c> to one process.</summary>
     public static TargetProcess Resolve(int? pid, string? name)
@@ -147,7 +113,7 @@ internal sealed class TargetProcess
             }
 
             throw new ToolException(ReturnCode.NotDotNetProcess,
-                $"Process {pid} ({name}) is not a .NET process: it has no diagnostics socket (dotnet-diagnostic-{pid}-*-socket in its TMPDIR). " +
+                $"Process {pid} ({name}) is not a .NET process: it has no diagnostics socket ({DiagnosticsSocket.SearchPattern(pid)} in its TMPDIR). " +
                 "If it is .NET, it was started with DOTNET_EnableDiagnostics=0, or with another TMPDIR than this shell's.");
         }
 
@@ -158,26 +124,10 @@ internal sealed class TargetProcess
     /// Whether the agent assembly is mapped into the process, from /proc/PID/maps: an answer
     /// without opening a session. Null when the maps cannot be read (another user's process).
     /// </summary>
-    public bool? HasAgent()
-    {
-        try
-        {
-            foreach (string line in File.ReadLines($"/proc/{Pid}/maps"))
-            {
-                // " (deleted)" when the agent's file was replaced since (an upgraded tool).
-                if (line.EndsWith("/" + AgentAssemblyFile, StringComparison.Ordinal) || line.EndsWith("/" + AgentAssemblyFile + " (deleted)", StringComparison.Ordinal))
-                {
-                    return true;
-                }
-            }
-
-            return false;
-        }
-        catch (Exception exception) when (exception is IOException or UnauthorizedAccessException)
-        {
-            return null;
-        }
-    }
+    public bool? HasAgent() =>
+        // " (deleted)" when the agent's file was replaced since (an upgraded tool).
+        Procfs.ReadMappedPaths(Pid)?.Any(path =>
+            path.EndsWith("/" + AgentAssemblyFile, StringComparison.Ordinal) || path.EndsWith("/" + AgentAssemblyFile + " (deleted)", StringComparison.Ordinal));
 
     /// <summary>Throws the "agent not loaded" error, with the ways to load it, if the agent is known to be absent.</summary>
     public void RequireAgent()
@@ -212,62 +162,41 @@ internal sealed class TargetProcess
 
     public static string ReadName(int pid)
     {
-        try
-        {
-            string[] arguments = File.ReadAllText($"/proc/{pid}/cmdline").TrimEnd('\0').Split('\0');
-            string executable = Path.GetFileName(arguments[0]);
-            // For `dotnet app.dll` the application is the first .dll argument.
-            string? assembly = arguments.Skip(1).FirstOrDefault(a => a.EndsWith(".dll", StringComparison.OrdinalIgnoreCase));
-            return executable == "dotnet" && assembly is not null ? Path.GetFileNameWithoutExtension(assembly) : executable;
-        }
-        catch (Exception exception) when (exception is IOException or UnauthorizedAccessException)
+        IReadOnlyList<string> arguments = Procfs.ReadCommandLine(pid);
+        if (arguments.Count == 0)
         {
             return "?";
         }
+
+        // For `dotnet app.dll` the application is the first .dll argument.
+        string executable = Path.GetFileName(arguments[0]);
+        string? assembly = arguments.Skip(1).FirstOrDefault(a => a.EndsWith(".dll", StringComparison.OrdinalIgnoreCase));
+        return executable == "dotnet" && assembly is not null ? Path.GetFileNameWithoutExtension(assembly) : executable;
     }
 
-    public static string ReadCommandLine(int pid)
-    {
-        try
-        {
-            return File.ReadAllText($"/proc/{pid}/cmdline").TrimEnd('\0').Replace('\0', ' ');
-        }
-        catch (Exception exception) when (exception is IOException or UnauthorizedAccessException)
-        {
-            return string.Empty;
-        }
-    }
+    public static string ReadCommandLine(int pid) => string.Join(' ', Procfs.ReadCommandLine(pid));
 
     private static bool MatchesName(int pid, string name) =>
         string.Equals(ReadName(pid), name, StringComparison.Ordinal)
-        || string.Equals(ReadComm(pid), name, StringComparison.Ordinal);
-
-    private static string ReadComm(int pid)
-    {
-        try
-        {
-            return File.ReadAllText($"/proc/{pid}/comm").Trim();
-        }
-        catch (Exception exception) when (exception is IOException or UnauthorizedAccessException)
-        {
-            return string.Empty;
-        }
-    }
+        || string.Equals(Procfs.ReadComm(pid), name, StringComparison.Ordinal);
 
     private static string Owner(int pid)
     {
+        if (Procfs.ReadUid(pid) is not { } uid)
+        {
+            return "another user";
+        }
+
         try
         {
-            string? uidLine = File.ReadLines($"/proc/{pid}/status").FirstOrDefault(l => l.StartsWith("Uid:", StringComparison.Ordinal));
-            string uid = uidLine?.Split('\t', StringSplitOptions.RemoveEmptyEntries)[1] ?? "?";
             string? user = File.ReadLines("/etc/passwd")
-                .Select(l => l.Split(':'))
-                .FirstOrDefault(f => f.Length > 2 && f[2] == uid)?[0];
-            return user is null ? $"uid {uid}" : user;
+                .Select(line => line.Split(':'))
+                .FirstOrDefault(fields => fields.Length > 2 && fields[2] == uid.ToString(CultureInfo.InvariantCulture))?[0];
+            return user ?? $"uid {uid}";
         }
         catch (Exception exception) when (exception is IOException or UnauthorizedAccessException)
         {
-            return "another user";
+            return $"uid {uid}";
         }
     }
 

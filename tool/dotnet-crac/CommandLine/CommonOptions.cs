@@ -1,14 +1,7 @@
 using System.CommandLine;
-using System.Text.Json.Serialization.Metadata;
 using Crac.Tool.Agent;
 
 namespace Crac.Tool.CommandLine;
-
-internal enum OutputFormat
-{
-    Text,
-    Json,
-}
 
 /// <summary>The options every process command shares, as in dotnet-trace and dotnet-counters.</summary>
 internal static class CommonOptions
@@ -65,14 +58,12 @@ internal static class CommonOptions
             return TargetProcess.Resolve(fromArgument ?? fromOption, result.GetValue(_name));
         }
 
-        /// <summary>Resolves the process, checks its agent, and sends it one argument-less command.</summary>
-        public async Task<(TargetProcess Target, TReply Reply)> QueryAsync<TReply>(
-            ParseResult result, string command, JsonTypeInfo<TReply> replyType, CancellationToken cancellationToken)
+        /// <summary>Resolves the process and checks that its agent is loaded: a client for its commands.</summary>
+        public AgentClient Connect(ParseResult result)
         {
             TargetProcess target = Resolve(result);
             target.RequireAgent();
-            TReply reply = await new AgentClient(target).SendAsync(command, "{}", replyType, cancellationToken).ConfigureAwait(false);
-            return (target, reply);
+            return new AgentClient(target);
         }
     }
 }

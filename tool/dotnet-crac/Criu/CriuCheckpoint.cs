@@ -1,61 +1,57 @@
 using System.Diagnostics;
-using Crac.Configuration;
 using Crac.Engines;
 using Crac.Engines.Criu;
+using Crac.Interop;
 using Crac.Protocol;
 using Crac.Tool.Agent;
 
 namespace Crac.Tool.Criu;
 
-/// <summary>How the tool's dump of a waiting process went.</summary>
-internal sealed record ToolDumpResult(bool Succeeded, bool ProcessGone, string? Failure, IReadOnlyList<PhaseMessage> Phases);
-
 /// <summary>
-/// The tool's half of a criu checkpoint: the process has run its coordination and waits; the
-/// (privileged) tool writes the image with CRIU. The process is then gone, or, with
-/// keep-running or after a failure, is told to carry on.
+/// The tool's half of a criu checkpoint: the process has run its coordination, settled its CRIU
+/// settings and waits; the (privileged) tool writes the image with CRIU as the instructions say.
+/// The process is then gone, or, with keep-running or after a failure, is told to carry on.
 /// </summary>
 internal static class CriuCheckpoint
 {
-    private static readonly TimeSpan DumpTimeout = TimeSpan.FromMinutes(5);
-
     public static Task<ToolDumpResult> DumpAsync(TargetProcess target, DumpInstructions instructions, string? criuPath, CancellationToken cancellationToken) =>
         Task.Run(() => Dump(target, instructions, criuPath), cancellationToken);
 
     private static ToolDumpResult Dump(TargetProcess target, DumpInstructions instructions, string? criuPath)
     {
-        var stopwatch = Stopwatch.StartNew();
         CriuBinary criu;
-        CriuSettings settings;
         try
         {
-            EngineOptionValues options = EngineOptionValues.Parse(CheckpointEngines.Find("criu")!, instructions.EngineOptions);
-            criu = CriuBinary.Locate(criuPath ?? NullIfEmpty(options.GetString("criu-path")));
-            settings = CriuDump.Prepare(criu, instructions.ImageDirectory, instructions.Metadata, options);
+            criu = CriuBinary.Locate(criuPath ?? TrustedCriuPath(target, instructions));
+            CriuDump.Prepare(criu, instructions.ImageDirectory, instructions.Metadata, instructions.Settings);
         }
-        catch (Exception exception) when (exception is CriuUnavailableException or InvalidOperationException or ArgumentException or IOException or UnauthorizedAccessException)
+        catch (Exception exception) when (exception is CriuUnavailableException or InvalidOperationException or IOException or UnauthorizedAccessException)
         {
             string doctor = exception is CriuUnavailableException ? " (`dotnet crac doctor` checks the CRIU set-up)" : string.Empty;
             return new ToolDumpResult(false, false, exception.Message + doctor, []);
         }
 
-        TimeSpan prepared = stopwatch.Elapsed;
-        string? failure = CriuDump.RunExternal(criu, target.Pid, instructions.ImageDirectory, settings, instructions.KeepRunning, DumpTimeout);
-        TimeSpan dumped = stopwatch.Elapsed - prepared;
-        var phases = new List<PhaseMessage> { new("criu-dump", dumped.TotalMilliseconds) };
-        if (failure is not null)
-        {
-            return new ToolDumpResult(false, false, failure, phases);
-        }
+        var stopwatch = Stopwatch.StartNew();
+        string? failure = CriuDump.RunExternal(criu, target.Pid, instructions);
+        var phases = new List<PhaseMessage> { new(CheckpointPhase.CriuDump, stopwatch.Elapsed.TotalMilliseconds) };
 
-        if (instructions.KeepRunning)
-        {
-            return new ToolDumpResult(true, false, null, phases);
-        }
-
-        // CRIU killed the dumped process; it lingers as a zombie until its parent reaps it.
-        return new ToolDumpResult(true, true, null, phases);
+        // Without keep-running, CRIU killed the dumped process; it lingers as a zombie until its parent reaps it.
+        return new ToolDumpResult(failure is null, failure is null && !instructions.KeepRunning, failure, phases);
     }
 
-    private static string? NullIfEmpty(string value) => value.Length == 0 ? null : value;
+    /// <summary>
+    /// The criu binary the process was configured with, if the tool may run it: a tool running as
+    /// another user (root, for an unprivileged app) never executes a path that user chose.
+    /// </summary>
+    private static string? TrustedCriuPath(TargetProcess target, DumpInstructions instructions)
+    {
+        if (instructions.CriuPath is not { } path || Procfs.ReadUid(target.Pid) == Libc.geteuid())
+        {
+            return instructions.CriuPath;
+        }
+
+        throw new InvalidOperationException(
+            $"Process {target.Display} names the criu binary {path} (engine option criu-path), but it runs as another user than dotnet crac: " +
+            "a privileged tool does not run a binary chosen by another user. Choose it yourself with --criu-path.");
+    }
 }

@@ -155,6 +155,3 @@ internal sealed partial record CriuBinary(string Path, Version Version)
     [GeneratedRegex(@"Version:\s*(\d+(?:\.\d+){0,2})")]
     private static partial Regex VersionPattern();
 }
-
-/// <summary>No CRIU that can work here; the message says how to get one.</summary>
-internal sealed class CriuUnavailableException(string message) : Exception(message);

@@ -1,6 +1,6 @@
 using System.Diagnostics;
 using System.Globalization;
-using Crac.Configuration;
+using Crac.Interop;
 
 namespace Crac.Engines.Criu;
 
@@ -13,23 +13,25 @@ internal static class CriuDump
     private const string ExitFile = "criu-exit";
     private const string OutputFile = "criu-output.log";
 
+    // The tool's own last session closes in about 100 ms (the runtime's flush).
+    private static readonly TimeSpan SessionCloseWait = TimeSpan.FromSeconds(3);
+
     /// <summary>Makes the image directory and writes the image's metadata, before CRIU runs.</summary>
-    public static CriuSettings Prepare(CriuBinary criu, string directory, ImageMetadata metadata, EngineOptionValues options)
+    public static void Prepare(CriuBinary criu, string directory, ImageMetadata metadata, CriuSettings settings)
     {
         ImageDirectory.Prepare(directory);
-        CriuSettings settings = CriuCommandLine.Resolve(options, metadata.Pid);
         (metadata with { CriuVersion = criu.Version.ToString(), Criu = settings }).Write(directory);
-        return settings;
     }
 
     /// <summary>Dumps another process, as the tool does: CRIU is a child, and this waits for it.</summary>
     /// <returns>Null on success, else CRIU's errors with the fix.</returns>
-    public static string? RunExternal(CriuBinary criu, int pid, string directory, CriuSettings settings, bool keepRunning, TimeSpan timeout)
+    public static string? RunExternal(CriuBinary criu, int pid, DumpInstructions instructions)
     {
-        WaitForDiagnosticsSessionsToClose(pid, TimeSpan.FromSeconds(3));
-        string output = CriuBinary.Run(criu.Path, CriuCommandLine.Dump(pid, directory, settings, keepRunning), timeout, out int exitCode);
-        ImageDirectory.MakeFilesPrivate(directory);
-        return exitCode == 0 ? null : CriuLog.Summarize("dump", exitCode, Path.Combine(directory, CriuCommandLine.DumpLog), output);
+        // CRIU cannot dump a process with a connected diagnostics client ("External socket is used").
+        DiagnosticsSocket.WaitForSessionsToClose(pid, SessionCloseWait);
+        string output = CriuBinary.Run(criu.Path, instructions.DumpArguments(pid), instructions.DumpTimeout, out int exitCode);
+        ImageDirectory.MakeFilesPrivate(instructions.ImageDirectory);
+        return exitCode == 0 ? null : CriuLog.Summarize("dump", exitCode, Path.Combine(instructions.ImageDirectory, CriuCommandLine.DumpLog), output);
     }
 
     /// <summary>
@@ -83,46 +85,5 @@ internal static class CriuDump
         string outputPath = Path.Combine(directory, OutputFile);
         string output = File.Exists(outputPath) ? File.ReadAllText(outputPath) : string.Empty;
         return CriuLog.Summarize("dump", exitCode, Path.Combine(directory, CriuCommandLine.DumpLog), output);
-    }
-
-    /// <summary>
-    /// CRIU cannot dump a process with a connected diagnostics client ("External socket is used"):
-    /// give the clients that are closing (the tool's own last session) a moment.
-    /// </summary>
-    public static void WaitForDiagnosticsSessionsToClose(int pid, TimeSpan timeout)
-    {
-        var stopwatch = Stopwatch.StartNew();
-        while (stopwatch.Elapsed < timeout && CountDiagnosticsSessions(pid) > 0)
-        {
-            Thread.Sleep(10);
-        }
-    }
-
-    /// <summary>Connected unix sockets of the process on its diagnostics path, from /proc (readable by its owner and root).</summary>
-    public static int CountDiagnosticsSessions(int pid)
-    {
-        try
-        {
-            var inodes = new HashSet<string>(StringComparer.Ordinal);
-            foreach (string fd in Directory.EnumerateFileSystemEntries($"/proc/{pid}/fd"))
-            {
-                string? target = new FileInfo(fd).LinkTarget;
-                if (target is not null && target.StartsWith("socket:[", StringComparison.Ordinal))
-                {
-                    inodes.Add(target[8..^1]);
-                }
-            }
-
-            // /proc/PID/net/unix: "Num RefCount Protocol Flags Type St Inode Path"; St 03 = connected.
-            string prefix = $"dotnet-diagnostic-{pid}-";
-            return File.ReadLines($"/proc/{pid}/net/unix").Skip(1)
-                .Select(line => line.Split(' ', StringSplitOptions.RemoveEmptyEntries))
-                .Count(fields => fields.Length >= 8 && fields[5] == "03" && inodes.Contains(fields[6])
-                                 && Path.GetFileName(fields[7]).StartsWith(prefix, StringComparison.Ordinal));
-        }
-        catch (Exception exception) when (exception is IOException or UnauthorizedAccessException)
-        {
-            return 0;
-        }
     }
 }

@@ -1,6 +1,5 @@
 using Crac.Configuration;
 using Crac.Interop;
-using Crac.Protocol;
 
 namespace Crac.Engines.Criu;
 
@@ -8,7 +7,7 @@ namespace Crac.Engines.Criu;
 /// Real checkpoint and restore through CRIU. When the tool asked for the checkpoint, the process
 /// only prepares and waits: the privileged tool runs CRIU (the application may be unprivileged).
 /// When the application asked (Core.CheckpointRestore), it runs CRIU on itself and must have
-/// the privileges. Both use <see cref="CriuDump"/>.
+/// the privileges. Both use <see cref="CriuDump"/> and the settings the preflight resolved.
 /// </summary>
 internal sealed class CriuEngine : CheckpointEngine
 {
@@ -26,13 +25,13 @@ internal sealed class CriuEngine : CheckpointEngine
 
     public override bool CompactsHeap(EngineOptionValues options) => options.GetBoolean("compact-heap");
 
-    public override IReadOnlyList<Exception> Preflight(ResolvedCheckpointOptions options)
+    public override EnginePlan Preflight(ResolvedCheckpointOptions options)
     {
         var problems = new List<Exception>();
+        CriuSettings settings = new();
         try
         {
-            // Options the dump would refuse.
-            CriuCommandLine.Resolve(options.EngineOptions, Environment.ProcessId);
+            settings = CriuSettings.Resolve(options.EngineOptions, Environment.ProcessId);
         }
         catch (ArgumentException exception)
         {
@@ -48,27 +47,36 @@ internal sealed class CriuEngine : CheckpointEngine
                 "`setsid dotnet app.dll`, `dotnet crac run -- ...`, a systemd service, or a container runtime that makes the container's first process a session leader."));
         }
 
-        return problems;
+        return new CriuPlan(problems, settings, CracSettings.NullIfEmpty(options.EngineOptions.GetString("criu-path")));
     }
 
     public override async Task<EngineResult> CheckpointAsync(EngineRequest request)
     {
-        string directory = request.Options.ImageDirectory!;
-        bool keepRunning = request.Options.KeepRunning;
-        ImageMetadata metadata = ImageMetadata.Capture(Name, criuVersion: null);
+        var plan = (CriuPlan)request.Plan;
+        ImageMetadata metadata = ImageMetadata.Capture(Name, request.Generation, criuVersion: null);
         return request.Trigger == CheckpointTrigger.Agent
-            ? await WaitForToolAsync(request, metadata, directory, keepRunning).ConfigureAwait(false)
-            : await DumpSelfAsync(request, metadata, directory, keepRunning).ConfigureAwait(false);
+            ? await WaitForToolAsync(request, plan, metadata).ConfigureAwait(false)
+            : await DumpSelfAsync(request, plan, metadata).ConfigureAwait(false);
     }
 
-    private static async Task<EngineResult> WaitForToolAsync(EngineRequest request, ImageMetadata metadata, string directory, bool keepRunning)
+    private static async Task<EngineResult> WaitForToolAsync(EngineRequest request, CriuPlan plan, ImageMetadata metadata)
     {
+        ResolvedCheckpointOptions options = request.Options;
+        string directory = options.ImageDirectory!;
         var detector = new RestoreDetector();
-        Task<RestoreSignal> wake = RestoreGate.Arm(new DumpInstructions(metadata, directory, request.Options.EngineOptions.Text, keepRunning));
-        request.ReportPhase(CheckpointStates.WaitingForDump);
+        Task<RestoreSignal> wake = RestoreGate.Arm();
+        request.Observer?.OnWaitingForDump(new DumpInstructions
+        {
+            ImageDirectory = directory,
+            KeepRunning = options.KeepRunning,
+            Settings = plan.Settings,
+            CriuPath = plan.CriuPath,
+            DumpTimeout = options.Limits.DumpTimeout,
+            Metadata = metadata,
+        });
 
         // If the tool dies before it dumps, the process must not wait for ever: it rolls back.
-        TimeSpan limit = request.Options.Timeout == Timeout.InfiniteTimeSpan ? TimeSpan.FromHours(1) : request.Options.Timeout + TimeSpan.FromSeconds(60);
+        TimeSpan limit = options.Limits.DumpWait;
         var waited = System.Diagnostics.Stopwatch.StartNew();
         while (!wake.IsCompleted)
         {
@@ -81,8 +89,8 @@ internal sealed class CriuEngine : CheckpointEngine
             if (waited.Elapsed > limit)
             {
                 RestoreGate.Disarm();
-                return Failed(new TimeoutException(
-                    $"dotnet crac did not dump the process within {limit.TotalSeconds:0} s of it being ready (did the tool exit?). The checkpoint is abandoned."), directory);
+                return EngineResult.Failed(new TimeoutException(
+                    $"dotnet crac did not dump the process within {CracSettings.FormatTimeout(limit)} of it being ready (did the tool exit?). The checkpoint is abandoned."), directory);
             }
 
             await Task.WhenAny(wake, Task.Delay(50)).ConfigureAwait(false);
@@ -103,34 +111,35 @@ internal sealed class CriuEngine : CheckpointEngine
         };
     }
 
-    private static async Task<EngineResult> DumpSelfAsync(EngineRequest request, ImageMetadata metadata, string directory, bool keepRunning)
+    private static async Task<EngineResult> DumpSelfAsync(EngineRequest request, CriuPlan plan, ImageMetadata metadata)
     {
+        ResolvedCheckpointOptions options = request.Options;
+        string directory = options.ImageDirectory!;
         CriuBinary criu;
-        CriuSettings settings;
         try
         {
-            criu = CriuBinary.Locate(request.Options.EngineOptions.GetString("criu-path"));
-            settings = CriuDump.Prepare(criu, directory, metadata, request.Options.EngineOptions);
+            criu = CriuBinary.Locate(plan.CriuPath);
+            CriuDump.Prepare(criu, directory, metadata, plan.Settings);
         }
         catch (Exception exception) when (exception is CriuUnavailableException or InvalidOperationException or IOException or UnauthorizedAccessException)
         {
-            return Failed(exception, directory);
+            return EngineResult.Failed(exception, directory);
         }
 
         var detector = new RestoreDetector();
         Task<RestoreSignal> wake = RestoreGate.Arm();
         try
         {
-            CriuDump.LaunchSelfDump(criu, directory, settings, keepRunning);
+            CriuDump.LaunchSelfDump(criu, directory, plan.Settings, options.KeepRunning);
         }
         catch (Exception exception) when (exception is CriuException or System.ComponentModel.Win32Exception)
         {
             RestoreGate.Disarm();
-            return Failed(exception, directory);
+            return EngineResult.Failed(exception, directory);
         }
 
         // This thread is frozen in the image; after a restore it carries on from here.
-        TimeSpan limit = request.Options.Timeout == Timeout.InfiniteTimeSpan ? TimeSpan.FromMinutes(10) : request.Options.Timeout + TimeSpan.FromSeconds(60);
+        TimeSpan limit = options.Limits.DumpWait;
         var waited = System.Diagnostics.Stopwatch.StartNew();
         while (!wake.IsCompleted)
         {
@@ -144,10 +153,10 @@ internal sealed class CriuEngine : CheckpointEngine
                 if (exitCode != 0)
                 {
                     RestoreGate.Disarm();
-                    return Failed(new CriuException(CriuDump.SelfDumpFailure(directory, exitCode)), directory);
+                    return EngineResult.Failed(new CriuException(CriuDump.SelfDumpFailure(directory, exitCode)), directory);
                 }
 
-                if (keepRunning)
+                if (options.KeepRunning)
                 {
                     RestoreGate.Disarm();
                     return new EngineResult(EngineResultKind.KeptRunning) { ImageDirectory = directory };
@@ -160,8 +169,8 @@ internal sealed class CriuEngine : CheckpointEngine
             if (waited.Elapsed > limit)
             {
                 RestoreGate.Disarm();
-                return Failed(new TimeoutException(
-                    $"CRIU did not finish dumping within {limit.TotalSeconds:0} s; see {Path.Combine(directory, CriuCommandLine.DumpLog)}."), directory);
+                return EngineResult.Failed(new TimeoutException(
+                    $"CRIU did not finish dumping within {CracSettings.FormatTimeout(limit)}; see {Path.Combine(directory, CriuCommandLine.DumpLog)}."), directory);
             }
 
             await Task.WhenAny(wake, Task.Delay(5)).ConfigureAwait(false);
@@ -172,11 +181,8 @@ internal sealed class CriuEngine : CheckpointEngine
 
     private static EngineResult ToResult(RestoreSignal signal, string directory) => signal.Kind switch
     {
-        RestoreSignalKind.Restored => new EngineResult(EngineResultKind.Restored) { Restore = signal.Context, ImageDirectory = directory },
-        RestoreSignalKind.KeptRunning => new EngineResult(EngineResultKind.KeptRunning) { ImageDirectory = directory },
-        _ => Failed(new CriuException(signal.Failure ?? "The CRIU dump failed."), directory),
+        ResumeKind.Restored => new EngineResult(EngineResultKind.Restored) { Restore = signal.Context, ImageDirectory = directory },
+        ResumeKind.KeptRunning => new EngineResult(EngineResultKind.KeptRunning) { ImageDirectory = directory },
+        ResumeKind.DumpFailed => EngineResult.Failed(new CriuException(signal.Failure ?? "The CRIU dump failed."), directory),
     };
-
-    private static EngineResult Failed(Exception exception, string directory) =>
-        new(EngineResultKind.Failed) { Failure = exception, ImageDirectory = directory };
 }

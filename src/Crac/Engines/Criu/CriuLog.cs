@@ -65,31 +65,6 @@ internal static class CriuLog
         return text.ToString();
     }
 
-    /// <summary>How a dump ended, from its log: true, false, or null while it has not ended.</summary>
-    public static bool? DumpOutcome(string logPath)
-    {
-        if (!File.Exists(logPath))
-        {
-            return null;
-        }
-
-        string tail = ReadTail(logPath);
-        return tail.Contains("Dumping finished successfully", StringComparison.Ordinal) ? true
-            : tail.Contains("Dumping FAILED.", StringComparison.Ordinal) ? false
-            : null;
-    }
-
     private static bool IsError(string line) =>
         line.Contains("Error (", StringComparison.Ordinal) && !Noise.Any(noise => line.Contains(noise, StringComparison.Ordinal));
-
-    private static string ReadTail(string path)
-    {
-        using var stream = new FileStream(path, FileMode.Open, FileAccess.Read, FileShare.ReadWrite | FileShare.Delete);
-        stream.Seek(Math.Max(0, stream.Length - 4096), SeekOrigin.Begin);
-        using var reader = new StreamReader(stream);
-        return reader.ReadToEnd();
-    }
 }
-
-/// <summary>CRIU failed; the message carries its error lines and the fix.</summary>
-internal sealed class CriuException(string message) : Exception(message);

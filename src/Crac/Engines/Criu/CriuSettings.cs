@@ -1,10 +1,13 @@
-using System.Globalization;
 using Crac.Configuration;
 using Crac.Interop;
 
 namespace Crac.Engines.Criu;
 
-/// <summary>How an image was dumped, kept in its metadata so the restore passes the matching flags.</summary>
+/// <summary>
+/// How CRIU dumps (and then restores) a process: the criu engine's options resolved once, in the
+/// process's preflight, into the closed set of flags CRIU gets. Kept in the image's metadata so
+/// the restore passes the matching flags.
+/// </summary>
 internal sealed record CriuSettings
 {
     public bool ShellJob { get; init; }
@@ -18,26 +21,9 @@ internal sealed record CriuSettings
     public bool SkipNetworkLock { get; init; }
 
     public int LogLevel { get; init; } = 4;
-}
 
-/// <summary>The criu engine's options and the CRIU command lines built from them (always argument vectors).</summary>
-internal static class CriuCommandLine
-{
-    public const string DumpLog = "dump.log";
-    public const string RestoreLog = "restore.log";
-
-    public static readonly IReadOnlyList<EngineOptionDefinition> Options =
-    [
-        new("criu-path", EngineOptionKind.Path, "", $"the criu binary; default: {CriuBinary.PathVariable}, the private install (.ci/install-criu.sh), then PATH"),
-        new("shell-job", EngineOptionKind.Text, "auto", "dump as a shell job (needed when the process is not a session leader or has a terminal): auto, true or false"),
-        new("file-locks", EngineOptionKind.Boolean, "false", "dump file locks (a FileStream holds one) instead of failing on them"),
-        new("tcp-established", EngineOptionKind.Boolean, "false", "dump established TCP connections; restore them on the same addresses"),
-        new("tcp-close", EngineOptionKind.Boolean, "false", "restore established TCP connections closed"),
-        new("network-lock", EngineOptionKind.Text, "auto", "how CRIU locks the network during a TCP dump: iptables, nftables, skip, or auto (skip when iptables is absent)"),
-        new("log-level", EngineOptionKind.Integer, "4", "CRIU's log level in dump.log and restore.log (0-4)"),
-        new("compact-heap", EngineOptionKind.Boolean, "true", "compact the managed heap and trim native memory before the dump, so the image is small"),
-    ];
-
+    /// <summary>Resolves the engine options for the process <paramref name="pid"/>.</summary>
+    /// <exception cref="ArgumentException">An option's value is not one CRIU takes; the message names it.</exception>
     public static CriuSettings Resolve(EngineOptionValues options, int pid)
     {
         string shellJob = options.GetString("shell-job").ToLowerInvariant();
@@ -64,73 +50,6 @@ internal static class CriuCommandLine
         };
     }
 
-    public static List<string> Dump(int pid, string directory, CriuSettings settings, bool keepRunning)
-    {
-        var arguments = new List<string>
-        {
-            "dump", "-t", pid.ToString(CultureInfo.InvariantCulture), "-D", directory, "-o", DumpLog,
-            // Level 3 or more: only then does the log end with "Dumping finished successfully".
-            "-v" + Math.Max(settings.LogLevel, 3).ToString(CultureInfo.InvariantCulture),
-        };
-        AddCommon(arguments, settings);
-        if (keepRunning)
-        {
-            arguments.Add("--leave-running");
-        }
-
-        return arguments;
-    }
-
-    public static List<string> Restore(string directory, CriuSettings settings, bool detached, string pidFile, IEnumerable<string> inheritFds)
-    {
-        var arguments = new List<string>
-        {
-            "restore", "-D", directory, "-o", RestoreLog, "-v" + settings.LogLevel.ToString(CultureInfo.InvariantCulture), "--pidfile", pidFile,
-        };
-        AddCommon(arguments, settings);
-        if (detached)
-        {
-            arguments.Add("--restore-detached");
-        }
-
-        foreach (string inherit in inheritFds)
-        {
-            arguments.Add("--inherit-fd");
-            arguments.Add(inherit);
-        }
-
-        return arguments;
-    }
-
-    private static void AddCommon(List<string> arguments, CriuSettings settings)
-    {
-        if (settings.ShellJob)
-        {
-            arguments.Add("--shell-job");
-        }
-
-        if (settings.FileLocks)
-        {
-            arguments.Add("--file-locks");
-        }
-
-        if (settings.TcpEstablished)
-        {
-            arguments.Add("--tcp-established");
-        }
-
-        if (settings.TcpClose)
-        {
-            arguments.Add("--tcp-close");
-        }
-
-        if (settings.SkipNetworkLock)
-        {
-            arguments.Add("--network-lock");
-            arguments.Add("skip");
-        }
-    }
-
     /// <summary>
     /// CRIU refuses to dump a root task that is not a session leader, or one whose terminal's
     /// other end is outside the dump, unless told it is a shell job.
@@ -139,8 +58,8 @@ internal static class CriuCommandLine
     {
         for (int fd = 0; fd <= 2; fd++)
         {
-            string? target = new FileInfo($"/proc/{pid}/fd/{fd}").LinkTarget;
-            if (target is not null && (target.StartsWith("/dev/pts/", StringComparison.Ordinal) || target.StartsWith("/dev/tty", StringComparison.Ordinal)))
+            if (Procfs.ReadFdTarget(pid, fd) is { } target
+                && (target.StartsWith("/dev/pts/", StringComparison.Ordinal) || target.StartsWith("/dev/tty", StringComparison.Ordinal)))
             {
                 return true;
             }

@@ -1,3 +1,5 @@
+using Crac.Interop;
+
 namespace Crac.Engines.Criu;
 
 /// <summary>
@@ -6,19 +8,7 @@ namespace Crac.Engines.Criu;
 /// </summary>
 internal sealed class RestoreDetector
 {
-    private readonly string? _before = TimeNamespace();
+    private readonly string? _before = Procfs.ReadTimeNamespace();
 
-    public bool Restored => _before is not null && TimeNamespace() is { } now && now != _before;
-
-    private static string? TimeNamespace()
-    {
-        try
-        {
-            return new FileInfo("/proc/self/ns/time").LinkTarget;
-        }
-        catch (IOException)
-        {
-            return null;
-        }
-    }
+    public bool Restored => _before is not null && Procfs.ReadTimeNamespace() is { } now && now != _before;
 }

@@ -1,6 +1,7 @@
 using System.CommandLine;
 using System.Globalization;
 using Crac.Configuration;
+using Crac.Coordination;
 using Crac.Diagnostics;
 using Crac.Engines;
 using Crac.Protocol;
@@ -11,10 +12,10 @@ using Crac.Tool.Output;
 namespace Crac.Tool.CommandLine.Commands;
 
 /// <summary>
-/// <c>dotnet crac checkpoint &lt;pid&gt;</c>, the JDK.checkpoint of .NET. The agent acknowledges
-/// the request at once; the tool then stops its session (CRIU cannot dump a process with a
-/// connected diagnostics session) and follows the checkpoint through short sessions that ask
-/// for its outcome, running CRIU itself when the engine is criu.
+/// <c>dotnet crac checkpoint &lt;pid&gt;</c>, the JDK.checkpoint of .NET. The agent accepts the
+/// request at once and states the limits it will apply; the tool stops its session (CRIU cannot
+/// dump a process with a connected diagnostics session) and follows the checkpoint through short
+/// sessions that ask for its outcome, running CRIU itself when the process waits for its dump.
 /// </summary>
 internal static class CheckpointCommand
 {
@@ -30,7 +31,7 @@ internal static class CheckpointCommand
         var engineOptions = new Option<string?>("--engine-options") { Description = "The engine's options, key=value,key=value; 'help' lists them." };
         var dryRun = new Option<bool>("--dry-run") { Description = "Run the coordination and every check, report every problem, take no image." };
         var keepRunning = new Option<bool>("--keep-running") { Description = "Let the process carry on after the image is taken (criu)." };
-        var timeout = new Option<string?>("--timeout") { Description = "How long resources have to prepare, e.g. 30s, 500ms (default: the process's CRAC_CHECKPOINT_TIMEOUT, else 30s)." };
+        var timeout = new Option<string?>("--timeout") { Description = "How long resources have to prepare, e.g. 30s, 500ms, infinite (default: the process's CRAC_CHECKPOINT_TIMEOUT, else 30s)." };
         var criuPath = CriuOptions.CriuPathOption();
         command.Options.Add(engine);
         command.Options.Add(imageDirectory);
@@ -47,129 +48,129 @@ internal static class CheckpointCommand
                 return ReturnCode.Ok;
             }
 
-            TimeSpan? checkpointTimeout = null;
-            if (result.GetValue(timeout) is { } timeoutText)
-            {
-                try
-                {
-                    checkpointTimeout = CracSettings.ParseTimeout(timeoutText, "--timeout");
-                }
-                catch (ArgumentException exception)
-                {
-                    throw new ToolException(ReturnCode.ArgumentError, exception.Message);
-                }
-            }
-
-            TargetProcess target = selection.Resolve(result);
-            target.RequireAgent();
-            var request = new Protocol.CheckpointCommand
+            var request = new CheckpointRequest
             {
                 Engine = result.GetValue(engine),
                 ImageDirectory = result.GetValue(imageDirectory) is { } directory ? Path.GetFullPath(directory) : null,
                 EngineOptions = result.GetValue(engineOptions),
                 DryRun = result.GetValue(dryRun),
                 KeepRunning = result.GetValue(keepRunning),
-                TimeoutMilliseconds = checkpointTimeout is { } t && t != Timeout.InfiniteTimeSpan ? t.TotalMilliseconds : null,
+                Timeout = ParseTimeout(result.GetValue(timeout)),
             };
-            var run = new CheckpointRun(new AgentClient(target), request, checkpointTimeout, result.GetValue(criuPath), selection.Format(result));
-            return await run.ExecuteAsync(cancellationToken).ConfigureAwait(false);
+            AgentClient client = selection.Connect(result);
+            return await new CheckpointRun(client, request, result.GetValue(criuPath), selection.Format(result))
+                .ExecuteAsync(cancellationToken).ConfigureAwait(false);
         });
         return command;
     }
 
-    private sealed class CheckpointRun(AgentClient client, Protocol.CheckpointCommand request, TimeSpan? checkpointTimeout, string? criuPath, OutputFormat format)
+    /// <summary>The timeout exactly as given: not given stays unset, so the process's own configuration decides.</summary>
+    private static TimeSpan? ParseTimeout(string? text)
+    {
+        try
+        {
+            return text is null ? null : CracSettings.ParseTimeout(text, "--timeout");
+        }
+        catch (ArgumentException exception)
+        {
+            throw new ToolException(ReturnCode.ArgumentError, exception.Message);
+        }
+    }
+
+    private sealed class CheckpointRun(AgentClient client, CheckpointRequest request, string? criuPath, OutputFormat format)
     {
         private TargetProcess Target => client.Target;
 
         public async Task<ReturnCode> ExecuteAsync(CancellationToken cancellationToken)
         {
-            CheckpointAccepted accepted = await client.SendAsync(
-                AgentCommands.Checkpoint, request, CracJsonContext.Default.CheckpointCommand, CracJsonContext.Default.CheckpointAccepted, cancellationToken)
-                .ConfigureAwait(false);
-
-            // Resources get the timeout twice (checkpoint and restore), and CRIU needs its time.
-            TimeSpan limit = (checkpointTimeout is { } t && t != Timeout.InfiniteTimeSpan ? t : CracSettings.DefaultTimeout) * 2 + TimeSpan.FromSeconds(60);
-            DateTime deadline = DateTime.UtcNow + limit;
+            CheckpointReply accepted = await client.CheckpointAsync(request, cancellationToken).ConfigureAwait(false);
+            CheckpointLimits limits = accepted.Limits;
             using var progress = new Progress(quiet: format == OutputFormat.Json);
-            progress.Report($"Checkpoint {accepted.CheckpointId} of process {Target.Display} accepted");
+            progress.Report($"Checkpoint {accepted.CheckpointId} of process {Target.Display} accepted ({accepted.Engine} engine, timeout {CracSettings.FormatTimeout(limits.ResourceTimeout)})");
+
+            // The process applies these limits; the tool waits as long as they allow, and no longer.
+            using var deadline = new CancellationTokenSource();
+            if (!limits.IsInfinite)
+            {
+                deadline.CancelAfter(limits.CheckpointDeadline);
+            }
+
             ToolDumpResult? dump = null;
             while (true)
             {
                 cancellationToken.ThrowIfCancellationRequested();
-                if (DateTime.UtcNow > deadline)
+                if (deadline.IsCancellationRequested)
                 {
                     throw new ToolException(ReturnCode.Timeout,
-                        $"The checkpoint of process {Target.Display} did not finish within {Formatting.Duration(limit.TotalMilliseconds)}. " +
+                        $"The checkpoint of process {Target.Display} did not finish within {Formatting.Duration(limits.CheckpointDeadline.TotalMilliseconds)}, " +
+                        $"the most its limits allow (timeout {CracSettings.FormatTimeout(limits.ResourceTimeout)} for each notification pass, {CracSettings.FormatTimeout(limits.DumpWait)} for the dump). " +
                         $"It goes on in the process; `dotnet crac status {Target.Pid}` shows where it stands.");
                 }
 
-                OutcomeReply outcome;
-                try
-                {
-                    outcome = await client.SendAsync(
-                        AgentCommands.Outcome, new OutcomeCommand(accepted.CheckpointId), CracJsonContext.Default.OutcomeCommand,
-                        CracJsonContext.Default.OutcomeReply, cancellationToken).ConfigureAwait(false);
-                }
-                catch (ToolException exception) when (exception.Code == ReturnCode.TargetExited || !Target.IsAlive)
-                {
-                    throw new ToolException(ReturnCode.TargetExited, $"Process {Target.Display} exited during its checkpoint, without an image.");
-                }
-
+                OutcomeReply outcome = await AskOutcomeAsync(accepted.CheckpointId, cancellationToken).ConfigureAwait(false);
                 switch (outcome.State)
                 {
-                    case CheckpointStates.Done:
+                    case CheckpointState.Done:
                         progress.Dispose();
-                        return Report(accepted.CheckpointId, outcome.Report!, dump);
-                    case CheckpointStates.Paused:
+                        return Report(accepted, outcome.Report!, dump);
+                    case CheckpointState.Paused:
                         progress.Dispose();
-                        return ReportPaused(accepted.CheckpointId, outcome);
-                    case CheckpointStates.WaitingForDump:
+                        return ReportPaused(accepted);
+                    case CheckpointState.WaitingForDump:
                         progress.Report($"Dumping process {Target.Display} with CRIU");
                         dump = await CriuCheckpoint.DumpAsync(Target, outcome.Dump!, criuPath, cancellationToken).ConfigureAwait(false);
                         if (dump.ProcessGone)
                         {
                             progress.Dispose();
-                            return ReportImage(accepted.CheckpointId, outcome.Dump!, dump);
+                            return ReportImage(accepted, outcome.Dump!.ImageDirectory, outcome.Dump.Metadata.Generation, dump);
                         }
 
-                        // Kept running, or the dump failed: wake the process; it rolls back or carries on.
-                        await client.SendAsync(
-                            AgentCommands.Resume,
-                            new ResumeCommand
-                            {
-                                Kind = dump.Succeeded ? ResumeKinds.KeptRunning : ResumeKinds.DumpFailed,
-                                Failure = dump.Failure,
-                            },
-                            CracJsonContext.Default.ResumeCommand, CracJsonContext.Default.ResumeReply, cancellationToken).ConfigureAwait(false);
+                        // Kept running, or the dump failed: wake the process; it carries on or rolls back.
+                        await client.ResumeAsync(
+                            new ResumeRequest { Kind = dump.Succeeded ? ResumeKind.KeptRunning : ResumeKind.DumpFailed, Failure = dump.Failure },
+                            cancellationToken).ConfigureAwait(false);
                         break;
-                    default:
-                        progress.Report($"Checkpoint {accepted.CheckpointId} of process {Target.Display}: {outcome.Phase ?? outcome.State}");
+                    case CheckpointState.Running:
+                        progress.Report($"Checkpoint {accepted.CheckpointId} of process {Target.Display}: {WireNames.Of(outcome.Phase ?? CheckpointPhase.Starting)}");
                         await Task.Delay(PollInterval, cancellationToken).ConfigureAwait(false);
                         break;
                 }
             }
         }
 
-        private ReturnCode Report(string checkpointId, CheckpointReportMessage report, ToolDumpResult? dump)
+        private async Task<OutcomeReply> AskOutcomeAsync(string checkpointId, CancellationToken cancellationToken)
+        {
+            try
+            {
+                return await client.OutcomeAsync(checkpointId, cancellationToken).ConfigureAwait(false);
+            }
+            catch (ToolException exception) when (exception.Code == ReturnCode.TargetExited || !Target.IsAlive)
+            {
+                throw new ToolException(ReturnCode.TargetExited, $"Process {Target.Display} exited during its checkpoint, without an image.");
+            }
+        }
+
+        private ReturnCode Report(CheckpointReply accepted, CheckpointReportMessage report, ToolDumpResult? dump)
         {
             IReadOnlyList<PhaseMessage> phases = dump is null ? report.Phases : [.. report.Phases, .. dump.Phases];
             ReturnCode code = report.Outcome switch
             {
-                "failed" => ReturnCode.CheckpointFailed,
-                "restore-failed" => ReturnCode.RestoreFailed,
-                _ => ReturnCode.Ok,
+                CheckpointOutcome.Failed => ReturnCode.CheckpointFailed,
+                CheckpointOutcome.RestoreFailed => ReturnCode.RestoreFailed,
+                CheckpointOutcome.None or CheckpointOutcome.Restored or CheckpointOutcome.KeptRunning
+                    or CheckpointOutcome.DryRunPassed or CheckpointOutcome.Imaged => ReturnCode.Ok,
             };
             if (format == OutputFormat.Json)
             {
                 ToolJsonContext.Write(
-                    new CheckpointResult(Target.Pid, checkpointId, CheckpointStates.Done, report with { Phases = phases }, report.ImageDirectory),
+                    new CheckpointResult(Target.Pid, accepted.CheckpointId, CheckpointState.Done, report with { Phases = phases }, report.ImageDirectory, accepted.Limits),
                     ToolJsonContext.Default.CheckpointResult);
                 return code;
             }
 
             if (report.Failure is { } failure)
             {
-                string what = report.Outcome == "restore-failed"
+                string what = report.Outcome == CheckpointOutcome.RestoreFailed
                     ? $"The checkpoint of process {Target.Display} was taken, but a restore notification failed"
                     : report.DryRun
                         ? $"The dry run of process {Target.Display} found problems; nothing was imaged and every resource was restored"
@@ -179,17 +180,16 @@ internal static class CheckpointCommand
                 return code;
             }
 
-            string summary = report.Outcome switch
+            Console.Out.WriteLine(report.Outcome switch
             {
-                "dry-run-passed" => $"Dry run of process {Target.Display} passed ({report.Engine} engine): every resource is ready, no image was taken.",
-                "kept-running" => $"Checkpoint of process {Target.Display} written to {report.ImageDirectory} ({report.Engine} engine); the process carries on.",
+                CheckpointOutcome.DryRunPassed => $"Dry run of process {Target.Display} passed ({report.Engine} engine): every resource is ready, no image was taken.",
+                CheckpointOutcome.KeptRunning => $"Checkpoint of process {Target.Display} written to {report.ImageDirectory} ({report.Engine} engine); the process carries on.",
                 _ when report.ImageDirectory is not null && report.Engine != "simulate" =>
                     $"Checkpoint of process {Target.Display} restored from {report.ImageDirectory} ({report.Engine} engine), generation {report.Generation}.",
                 _ => $"Checkpoint of process {Target.Display} succeeded ({report.Engine} engine): every resource was notified, and the process is restored as generation {report.Generation}.",
-            };
-            Console.Out.WriteLine(summary);
+            });
             WritePhases(phases);
-            if (report.Outcome == "kept-running")
+            if (report.Outcome == CheckpointOutcome.KeptRunning)
             {
                 Console.Out.WriteLine($"Restore a copy with: dotnet crac restore {report.ImageDirectory}  (after stopping this process: the pid must be free)");
             }
@@ -197,35 +197,39 @@ internal static class CheckpointCommand
             return code;
         }
 
-        private ReturnCode ReportImage(string checkpointId, DumpInstructions instructions, ToolDumpResult dump)
+        private ReturnCode ReportImage(CheckpointReply accepted, string imageDirectory, int generation, ToolDumpResult dump)
         {
             if (format == OutputFormat.Json)
             {
                 var report = new CheckpointReportMessage
                 {
-                    Outcome = "imaged",
-                    Engine = "criu",
+                    Outcome = CheckpointOutcome.Imaged,
+                    Engine = accepted.Engine,
                     DryRun = false,
-                    ImageDirectory = instructions.ImageDirectory,
-                    Generation = instructions.Metadata.Generation,
+                    ImageDirectory = imageDirectory,
+                    Generation = generation,
                     Phases = dump.Phases,
                 };
-                ToolJsonContext.Write(new CheckpointResult(Target.Pid, checkpointId, "imaged", report, instructions.ImageDirectory), ToolJsonContext.Default.CheckpointResult);
+                ToolJsonContext.Write(
+                    new CheckpointResult(Target.Pid, accepted.CheckpointId, CheckpointState.Done, report, imageDirectory, accepted.Limits),
+                    ToolJsonContext.Default.CheckpointResult);
                 return ReturnCode.Ok;
             }
 
-            Console.Out.WriteLine($"Checkpoint of process {Target.Display} written to {instructions.ImageDirectory} (criu engine); the process has exited.");
+            Console.Out.WriteLine($"Checkpoint of process {Target.Display} written to {imageDirectory} ({accepted.Engine} engine); the process has exited.");
             WritePhases(dump.Phases);
-            Console.Out.WriteLine($"Restore it with: dotnet crac restore {instructions.ImageDirectory}");
+            Console.Out.WriteLine($"Restore it with: dotnet crac restore {imageDirectory}");
             return ReturnCode.Ok;
         }
 
-        private ReturnCode ReportPaused(string checkpointId, OutcomeReply outcome)
+        private ReturnCode ReportPaused(CheckpointReply accepted)
         {
             string directory = request.ImageDirectory ?? "<image dir>";
             if (format == OutputFormat.Json)
             {
-                ToolJsonContext.Write(new CheckpointResult(Target.Pid, checkpointId, CheckpointStates.Paused, null, directory), ToolJsonContext.Default.CheckpointResult);
+                ToolJsonContext.Write(
+                    new CheckpointResult(Target.Pid, accepted.CheckpointId, CheckpointState.Paused, null, directory, accepted.Limits),
+                    ToolJsonContext.Default.CheckpointResult);
                 return ReturnCode.Ok;
             }
 
@@ -238,7 +242,7 @@ internal static class CheckpointCommand
         {
             foreach (PhaseMessage phase in phases)
             {
-                Console.Out.WriteLine(string.Create(CultureInfo.InvariantCulture, $"  {phase.Name,-22}{Formatting.Duration(phase.Milliseconds)}"));
+                Console.Out.WriteLine(string.Create(CultureInfo.InvariantCulture, $"  {WireNames.Of(phase.Name),-22}{Formatting.Duration(phase.Milliseconds)}"));
             }
         }
     }

@@ -14,8 +14,9 @@ internal static class CommandsCommand
         var selection = new CommonOptions.ProcessSelection(command);
         CommandRunner.SetAction(command, async (result, cancellationToken) =>
         {
-            (TargetProcess target, HelpReply help) = await selection.QueryAsync(result, AgentCommands.Help, CracJsonContext.Default.HelpReply, cancellationToken)
-                .ConfigureAwait(false);
+            AgentClient client = selection.Connect(result);
+            HelpReply help = await client.HelpAsync(cancellationToken).ConfigureAwait(false);
+            TargetProcess target = client.Target;
             if (selection.Format(result) == OutputFormat.Json)
             {
                 ToolJsonContext.Write(help, ToolJsonContext.Default.HelpReply);

@@ -7,10 +7,6 @@ using Crac.Tool.Output;
 
 namespace Crac.Tool.CommandLine.Commands;
 
-internal sealed record DoctorCheck(string Name, bool Ok, string Detail, string? Fix);
-
-internal sealed record DoctorReport(bool Usable, string? CriuPath, string? CriuVersion, IReadOnlyList<DoctorCheck> Checks);
-
 /// <summary>
 /// <c>dotnet crac doctor</c>: whether real checkpoints can be taken here, and what to do when not:
 /// a missing CRIU, one too old for the kernel, or missing privileges.
@@ -81,7 +77,7 @@ internal static class DoctorCommand
         }
 
         bool root = Libc.geteuid() == 0;
-        ulong capabilities = ReadEffectiveCapabilities();
+        ulong capabilities = Procfs.ReadEffectiveCapabilities();
         bool hasCheckpointCapabilities = (capabilities & (1UL << CapCheckpointRestore)) != 0 && (capabilities & (1UL << CapSysPtrace)) != 0;
         bool hasSysAdmin = (capabilities & (1UL << CapSysAdmin)) != 0;
         bool privileged = hasSysAdmin || hasCheckpointCapabilities;
@@ -107,13 +103,7 @@ internal static class DoctorCommand
         return new DoctorReport(usable, criu?.Path, criu?.Version.ToString(), checks);
     }
 
-    private static ulong ReadEffectiveCapabilities()
-    {
-        string? line = File.ReadLines("/proc/self/status").FirstOrDefault(l => l.StartsWith("CapEff:", StringComparison.Ordinal));
-        return line is null ? 0 : ulong.Parse(line[7..].Trim(), NumberStyles.HexNumber, CultureInfo.InvariantCulture);
-    }
-
     private static bool InContainer() =>
         File.Exists("/.dockerenv") || File.Exists("/run/.containerenv")
-        || (File.Exists("/proc/1/cgroup") && File.ReadAllText("/proc/1/cgroup").Contains("docker", StringComparison.Ordinal));
+        || Procfs.InitCgroupMentions("docker");
 }

@@ -1,5 +1,6 @@
 using System.CommandLine;
 using System.Globalization;
+using Crac.Diagnostics;
 using Crac.Protocol;
 using Crac.Tool.Agent;
 using Crac.Tool.Output;
@@ -17,8 +18,9 @@ internal static class FdsCommand
         command.Options.Add(blockingOnly);
         CommandRunner.SetAction(command, async (result, cancellationToken) =>
         {
-            (TargetProcess target, FdsReply fds) = await selection.QueryAsync(result, AgentCommands.Fds, CracJsonContext.Default.FdsReply, cancellationToken)
-                .ConfigureAwait(false);
+            AgentClient client = selection.Connect(result);
+            FdsReply fds = await client.FdsAsync(new FdsRequest(), cancellationToken).ConfigureAwait(false);
+            TargetProcess target = client.Target;
             if (result.GetValue(blockingOnly))
             {
                 fds = fds with { Fds = fds.Fds.Where(fd => fd.Blocking).ToArray() };
@@ -43,7 +45,7 @@ internal static class FdsCommand
         var table = new TextTable("FD", "KIND", "MODE", "VERDICT", "TARGET", "REASON");
         foreach (FdMessage fd in fds.Fds)
         {
-            table.Add(fd.Fd.ToString(CultureInfo.InvariantCulture), fd.Kind, fd.Mode, fd.Blocking ? "BAD" : "OK", fd.Socket ?? fd.Target, fd.Reason);
+            table.Add(fd.Fd.ToString(CultureInfo.InvariantCulture), WireNames.Of(fd.Kind), fd.Mode, fd.Blocking ? "BAD" : "OK", fd.Socket ?? fd.Target, fd.Reason);
         }
 
         var text = new System.Text.StringBuilder();
@@ -51,7 +53,7 @@ internal static class FdsCommand
         text.Append(CultureInfo.InvariantCulture, $"Process {target.Display}: {fds.Fds.Count} file descriptors, {blocking} would block a checkpoint.\n");
         if (fds.PolicyError is not null)
         {
-            text.Append(CultureInfo.InvariantCulture, $"Warning: the resource policies are not applied: {fds.PolicyError}\n");
+            text.Append(CultureInfo.InvariantCulture, $"Warning: the resource policies are not applied, and a checkpoint would fail on them: {fds.PolicyError}\n");
         }
         else if (fds.PolicyFile is not null)
         {
@@ -63,12 +65,7 @@ internal static class FdsCommand
         {
             FdOriginMessage origin = fd.Origin!;
             text.Append(CultureInfo.InvariantCulture, $"\nfd {fd.Fd} was opened by {origin.Thread} at {Formatting.Time(origin.Time)}:\n");
-            foreach (string frame in origin.NativeStack)
-            {
-                text.Append("\tat [native] ").Append(frame).Append('\n');
-            }
-
-            foreach (string frame in origin.ManagedStack)
+            foreach (string frame in origin.Frames())
             {
                 text.Append("\tat ").Append(frame).Append('\n');
             }

@@ -53,10 +53,8 @@ internal static class PsCommand
                 return new ProcessEntry(pid, name, agent, null, null, null, commandLine);
             }
 
-            StatusReply status = await new AgentClient(target)
-                .SendAsync(AgentCommands.Status, "{}", CracJsonContext.Default.StatusReply, cancellationToken)
-                .ConfigureAwait(false);
-            return new ProcessEntry(pid, name, agent, status.Checkpointability, status.Reason, status.Engine, commandLine);
+            StatusReply status = await new AgentClient(target).StatusAsync(cancellationToken).ConfigureAwait(false);
+            return new ProcessEntry(pid, name, agent, status.Checkpointability.ToString(), status.Reason, status.Engine, commandLine);
         }
         catch (ToolException exception)
         {

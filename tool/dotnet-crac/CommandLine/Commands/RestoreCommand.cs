@@ -2,6 +2,7 @@ using System.Collections;
 using System.CommandLine;
 using System.Diagnostics;
 using System.Globalization;
+using Crac.Configuration;
 using Crac.Diagnostics;
 using Crac.Engines;
 using Crac.Engines.Criu;
@@ -195,26 +196,25 @@ internal static class RestoreCommand
                 environment[(string)variable.Key] = (string?)variable.Value ?? string.Empty;
             }
 
-            var resume = new ResumeCommand
+            var resume = new ResumeRequest
             {
-                Kind = ResumeKinds.Restored,
+                Kind = ResumeKind.Restored,
                 Environment = environment,
                 Arguments = [.. arguments],
                 RestoreStartedAt = started,
             };
-            ResumeReply reply = await client.SendAsync(AgentCommands.Resume, resume, CracJsonContext.Default.ResumeCommand, CracJsonContext.Default.ResumeReply, cancellationToken)
-                .ConfigureAwait(false);
+            ResumeReply reply = await client.ResumeAsync(resume, cancellationToken).ConfigureAwait(false);
             if (!reply.Resumed)
             {
                 throw new ToolException(ReturnCode.RestoreFailed,
                     $"Process {target.Display} was restored but did not wait to be woken (no checkpoint was waiting in it); its after-restore notifications did not run.");
             }
 
-            CheckpointReportMessage? report = await WaitForAfterRestoreAsync(client, reply.CheckpointId, cancellationToken).ConfigureAwait(false);
+            CheckpointReportMessage? report = await WaitForAfterRestoreAsync(client, reply, cancellationToken).ConfigureAwait(false);
             double total = stopwatch.Elapsed.TotalMilliseconds;
             // A checkpoint the application took itself has no outcome to ask for: its status tells the generation.
             int generation = report?.Generation
-                ?? (await client.SendAsync(AgentCommands.Status, "{}", CracJsonContext.Default.StatusReply, cancellationToken).ConfigureAwait(false)).Generation;
+                ?? (await client.StatusAsync(cancellationToken).ConfigureAwait(false)).Generation;
             if (format == OutputFormat.Json)
             {
                 ToolJsonContext.Write(new RestoreResult(target.Pid, directory, metadata.Engine, total, detached, report), ToolJsonContext.Default.RestoreResult);
@@ -234,21 +234,20 @@ internal static class RestoreCommand
             return report?.Failure is null ? ReturnCode.Ok : ReturnCode.RestoreFailed;
         }
 
-        private static async Task<CheckpointReportMessage?> WaitForAfterRestoreAsync(AgentClient client, string? checkpointId, CancellationToken cancellationToken)
+        /// <summary>Waits for the woken checkpoint's after-restore, as long as its own limits allow.</summary>
+        private static async Task<CheckpointReportMessage?> WaitForAfterRestoreAsync(AgentClient client, ResumeReply resumed, CancellationToken cancellationToken)
         {
-            if (checkpointId is null)
+            if (resumed.CheckpointId is not { } checkpointId || resumed.Limits is not { } limits)
             {
                 // A checkpoint the application took itself: no outcome to ask the agent for.
                 return null;
             }
 
-            DateTime deadline = DateTime.UtcNow.AddSeconds(90);
-            while (DateTime.UtcNow < deadline)
+            var waited = Stopwatch.StartNew();
+            while (limits.IsInfinite || waited.Elapsed < limits.PassDeadline)
             {
-                OutcomeReply outcome = await client.SendAsync(
-                    AgentCommands.Outcome, new OutcomeCommand(checkpointId), CracJsonContext.Default.OutcomeCommand, CracJsonContext.Default.OutcomeReply, cancellationToken)
-                    .ConfigureAwait(false);
-                if (outcome.State == CheckpointStates.Done)
+                OutcomeReply outcome = await client.OutcomeAsync(checkpointId, cancellationToken).ConfigureAwait(false);
+                if (outcome.State == CheckpointState.Done)
                 {
                     return outcome.Report;
                 }
@@ -256,7 +255,9 @@ internal static class RestoreCommand
                 await Task.Delay(20, cancellationToken).ConfigureAwait(false);
             }
 
-            throw new ToolException(ReturnCode.Timeout, $"Process {client.Target.Display} was restored, but its after-restore notifications did not finish within 90 s.");
+            throw new ToolException(ReturnCode.Timeout,
+                $"Process {client.Target.Display} was restored, but its after-restore notifications did not finish within {Formatting.Duration(limits.PassDeadline.TotalMilliseconds)} " +
+                $"(its checkpoint timeout of {CracSettings.FormatTimeout(limits.ResourceTimeout)} and the grace after it). It goes on; `dotnet crac status {client.Target.Pid}` shows where it stands.");
         }
 
         /// <summary>
@@ -266,7 +267,7 @@ internal static class RestoreCommand
         private static async Task WaitForPidAsync(int pid, CancellationToken cancellationToken)
         {
             var stopwatch = Stopwatch.StartNew();
-            while (Directory.Exists($"/proc/{pid}") && stopwatch.Elapsed < ZombieWait)
+            while (Procfs.HasEntry(pid) && stopwatch.Elapsed < ZombieWait)
             {
                 if (TargetProcess.IsLive(pid))
                 {
@@ -276,7 +277,7 @@ internal static class RestoreCommand
                 await Task.Delay(20, cancellationToken).ConfigureAwait(false);
             }
 
-            if (Directory.Exists($"/proc/{pid}"))
+            if (Procfs.HasEntry(pid))
             {
                 string holder = TargetProcess.ReadName(pid);
                 throw new ToolException(ReturnCode.PidConflict,

@@ -14,8 +14,9 @@ internal static class StatusCommand
         var selection = new CommonOptions.ProcessSelection(command);
         CommandRunner.SetAction(command, async (result, cancellationToken) =>
         {
-            (TargetProcess target, StatusReply status) = await selection.QueryAsync(result, AgentCommands.Status, CracJsonContext.Default.StatusReply, cancellationToken)
-                .ConfigureAwait(false);
+            AgentClient client = selection.Connect(result);
+            StatusReply status = await client.StatusAsync(cancellationToken).ConfigureAwait(false);
+            TargetProcess target = client.Target;
             if (selection.Format(result) == OutputFormat.Json)
             {
                 ToolJsonContext.Write(status, ToolJsonContext.Default.StatusReply);
@@ -41,7 +42,7 @@ internal static class StatusCommand
         var lines = new List<(string, string)>
         {
             ("Engine", status.Engine),
-            ("Checkpointable", status.Reason is null ? status.Checkpointability : $"{status.Checkpointability}: {status.Reason}"),
+            ("Checkpointable", status.Reason is null ? $"{status.Checkpointability}" : $"{status.Checkpointability}: {status.Reason}"),
             ("Generation", status.Generation.ToString(CultureInfo.InvariantCulture) + (status.Generation == 0 ? " (never restored)" : string.Empty)),
             ("Restore time", Formatting.Time(status.RestoreTime)),
             ("Uptime since restore", status.UptimeSinceRestoreMilliseconds is { } uptime ? Formatting.Duration(uptime) : "-"),

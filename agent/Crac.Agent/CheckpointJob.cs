@@ -1,0 +1,116 @@
+using Crac.Configuration;
+using Crac.Coordination;
+using Crac.Diagnostics;
+using Crac.Engines;
+using Crac.Engines.Criu;
+using Crac.Protocol;
+
+namespace Crac.Agent;
+
+/// <summary>
+/// A checkpoint the tool asked for. It runs on its own thread while the tool follows it through
+/// short sessions that ask for its outcome. With CRIU, the process parks once it is ready and the
+/// tool, once its own sessions have closed (CRIU cannot dump a process with a connected
+/// diagnostics session), dumps it with the instructions the engine handed over.
+/// </summary>
+internal sealed class CheckpointJob : ICheckpointObserver
+{
+    private readonly ResolvedCheckpointOptions? _options;
+    private readonly AgentEventSource _events;
+    private volatile Snapshot _snapshot = new(CheckpointState.Running, CheckpointPhase.Starting, null, null);
+
+    private CheckpointJob(string id, ResolvedCheckpointOptions? options, CheckpointLimits limits, AgentEventSource events)
+    {
+        Id = id;
+        _options = options;
+        Limits = limits;
+        _events = events;
+    }
+
+    public string Id { get; }
+
+    /// <summary>The limits this checkpoint applies, as its acceptance reports them.</summary>
+    public CheckpointLimits Limits { get; }
+
+    public bool IsFinished => _snapshot.State == CheckpointState.Done;
+
+    /// <summary>
+    /// A job for a request. Its options are resolved now, so the acceptance can state the limits;
+    /// options that cannot be resolved make a job that is already done, with the refusal as its report.
+    /// </summary>
+    public static CheckpointJob Create(string id, CheckpointRequest request, AgentEventSource events)
+    {
+        CheckpointOptions options = request.ToOptions();
+        try
+        {
+            ResolvedCheckpointOptions resolved = CheckpointSettings.Resolve(options);
+            return new CheckpointJob(id, resolved, resolved.Limits, events);
+        }
+        catch (ArgumentException exception)
+        {
+            var job = new CheckpointJob(id, null, CheckpointLimits.For(options.Timeout ?? CracSettings.DefaultTimeout), events);
+            job.Finish(Coordinator.Refuse(options.Engine ?? CracSettings.ConfiguredEngineName, options.DryRun, exception));
+            return job;
+        }
+    }
+
+    public string EngineName => _options?.Engine.Name ?? CracSettings.ConfiguredEngineName;
+
+    public void OnPhase(CheckpointPhase phase)
+    {
+        Publish(CheckpointState.Running, phase, dump: null);
+        _events.CheckpointPhase(Id, WireNames.Of(phase));
+    }
+
+    public void OnWaitingForDump(DumpInstructions instructions)
+    {
+        Publish(CheckpointState.WaitingForDump, CheckpointPhase.WaitingForDump, instructions);
+        _events.CheckpointPhase(Id, WireNames.Of(CheckpointPhase.WaitingForDump));
+    }
+
+    public void OnPaused()
+    {
+        Publish(CheckpointState.Paused, CheckpointPhase.Paused, dump: null);
+        _events.CheckpointPhase(Id, WireNames.Of(CheckpointPhase.Paused));
+    }
+
+    /// <summary>The parked checkpoint was woken: it runs again (its after-restore comes next).</summary>
+    public void OnResumed()
+    {
+        Snapshot current = _snapshot;
+        if (current.State is CheckpointState.WaitingForDump or CheckpointState.Paused)
+        {
+            Publish(CheckpointState.Running, current.Phase, dump: null);
+        }
+    }
+
+    public OutcomeReply ToOutcome()
+    {
+        Snapshot snapshot = _snapshot;
+        return new OutcomeReply
+        {
+            State = snapshot.State,
+            Phase = snapshot.State == CheckpointState.Done ? null : snapshot.Phase,
+            Dump = snapshot.Dump,
+            Report = snapshot.Report is { } report ? CheckpointReportMessage.From(report) : null,
+        };
+    }
+
+    public void Run()
+    {
+        if (_options is null)
+        {
+            return;
+        }
+
+        _events.CheckpointStarted(Id, _options.Engine.Name, _options.DryRun);
+        Finish(Coordinator.RunAsync(_options, CheckpointTrigger.Agent, this, CancellationToken.None).GetAwaiter().GetResult());
+    }
+
+    private void Finish(CheckpointReport report) => _snapshot = new Snapshot(CheckpointState.Done, null, null, report);
+
+    private void Publish(CheckpointState state, CheckpointPhase? phase, DumpInstructions? dump) => _snapshot = new Snapshot(state, phase, dump, null);
+
+    // One immutable record, swapped whole: a reader never sees the state of one moment with the report of another.
+    private sealed record Snapshot(CheckpointState State, CheckpointPhase? Phase, DumpInstructions? Dump, CheckpointReport? Report);
+}

@@ -1,0 +1,9 @@
+namespace Crac.Configuration;
+
+internal enum EngineOptionKind
+{
+    Boolean,
+    Integer,
+    Text,
+    Path,
+}

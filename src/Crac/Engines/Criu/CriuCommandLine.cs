@@ -1,0 +1,94 @@
+using System.Globalization;
+using Crac.Configuration;
+
+namespace Crac.Engines.Criu;
+
+/// <summary>
+/// The criu engine's options, and CRIU's argument vectors built from resolved settings: the one
+/// place a CRIU command line is made, for the tool's dump, the self-dump and the restore.
+/// </summary>
+internal static class CriuCommandLine
+{
+    public const string DumpLog = "dump.log";
+    public const string RestoreLog = "restore.log";
+
+    public static readonly IReadOnlyList<EngineOptionDefinition> Options =
+    [
+        new("criu-path", EngineOptionKind.Path, "", $"the criu binary; default: {CriuBinary.PathVariable}, the private install (.ci/install-criu.sh), then PATH"),
+        new("shell-job", EngineOptionKind.Text, "auto", "dump as a shell job (needed when the process is not a session leader or has a terminal): auto, true or false"),
+        new("file-locks", EngineOptionKind.Boolean, "false", "dump file locks (a FileStream holds one) instead of failing on them"),
+        new("tcp-established", EngineOptionKind.Boolean, "false", "dump established TCP connections; restore them on the same addresses"),
+        new("tcp-close", EngineOptionKind.Boolean, "false", "restore established TCP connections closed"),
+        new("network-lock", EngineOptionKind.Text, "auto", "how CRIU locks the network during a TCP dump: iptables, nftables, skip, or auto (skip when iptables is absent)"),
+        new("log-level", EngineOptionKind.Integer, "4", "CRIU's log level in dump.log and restore.log (0-4)"),
+        new("compact-heap", EngineOptionKind.Boolean, "true", "compact the managed heap and trim native memory before the dump, so the image is small"),
+    ];
+
+    /// <summary>The dump of process <paramref name="pid"/> (as the dumping side sees it) as its instructions say.</summary>
+    public static List<string> Dump(int pid, string directory, CriuSettings settings, bool keepRunning)
+    {
+        var arguments = new List<string>
+        {
+            "dump", "-t", pid.ToString(CultureInfo.InvariantCulture), "-D", directory, "-o", DumpLog,
+            // Level 3 or more: only then does the log end with "Dumping finished successfully".
+            "-v" + Math.Max(settings.LogLevel, 3).ToString(CultureInfo.InvariantCulture),
+        };
+        AddCommon(arguments, settings);
+        if (keepRunning)
+        {
+            arguments.Add("--leave-running");
+        }
+
+        return arguments;
+    }
+
+    public static List<string> Restore(string directory, CriuSettings settings, bool detached, string pidFile, IEnumerable<string> inheritFds)
+    {
+        var arguments = new List<string>
+        {
+            "restore", "-D", directory, "-o", RestoreLog, "-v" + settings.LogLevel.ToString(CultureInfo.InvariantCulture), "--pidfile", pidFile,
+        };
+        AddCommon(arguments, settings);
+        if (detached)
+        {
+            arguments.Add("--restore-detached");
+        }
+
+        foreach (string inherit in inheritFds)
+        {
+            arguments.Add("--inherit-fd");
+            arguments.Add(inherit);
+        }
+
+        return arguments;
+    }
+
+    private static void AddCommon(List<string> arguments, CriuSettings settings)
+    {
+        if (settings.ShellJob)
+        {
+            arguments.Add("--shell-job");
+        }
+
+        if (settings.FileLocks)
+        {
+            arguments.Add("--file-locks");
+        }
+
+        if (settings.TcpEstablished)
+        {
+            arguments.Add("--tcp-established");
+        }
+
+        if (settings.TcpClose)
+        {
+            arguments.Add("--tcp-close");
+        }
+
+        if (settings.SkipNetworkLock)
+        {
+            arguments.Add("--network-lock");
+            arguments.Add("skip");
+        }
+    }
+}

@@ -1,0 +1,7 @@
+namespace Crac.Engines;
+
+/// <summary>What an engine's preflight settled: the problems it found, and (in a subclass) how it will take the image.</summary>
+internal record EnginePlan(IReadOnlyList<Exception> Problems)
+{
+    public static readonly EnginePlan Empty = new([]);
+}

@@ -1,0 +1,10 @@
+namespace Crac.Engines;
+
+/// <summary>What an engine is asked to do: the options, its own preflight plan, and who asked.</summary>
+internal sealed record EngineRequest(
+    ResolvedCheckpointOptions Options,
+    EnginePlan Plan,
+    CheckpointTrigger Trigger,
+    int Generation,
+    ICheckpointObserver? Observer,
+    CancellationToken Deadline);

@@ -1,0 +1,11 @@
+using System.Text.Json.Serialization;
+
+namespace Crac.Engines;
+
+/// <summary>The image metadata file's serialisation (crac-image.json), source-generated.</summary>
+[JsonSourceGenerationOptions(
+    PropertyNamingPolicy = JsonKnownNamingPolicy.CamelCase,
+    DefaultIgnoreCondition = JsonIgnoreCondition.WhenWritingNull,
+    WriteIndented = false)]
+[JsonSerializable(typeof(ImageMetadata))]
+internal sealed partial class ImageJsonContext : JsonSerializerContext;

@@ -1,0 +1,16 @@
+using Crac.Configuration;
+
+namespace Crac.Engines;
+
+/// <summary>A checkpoint's options once code, environment and defaults are merged and checked.</summary>
+internal sealed record ResolvedCheckpointOptions(
+    CheckpointEngine Engine,
+    string? ImageDirectory,
+    EngineOptionValues EngineOptions,
+    TimeSpan Timeout,
+    bool DryRun,
+    bool KeepRunning)
+{
+    /// <summary>Every time limit of this checkpoint, by the one rule that derives them from its timeout.</summary>
+    public CheckpointLimits Limits { get; } = CheckpointLimits.For(Timeout);
+}

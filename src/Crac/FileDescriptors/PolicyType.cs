@@ -1,0 +1,9 @@
+namespace Crac.FileDescriptors;
+
+internal enum PolicyType
+{
+    File,
+    Pipe,
+    Socket,
+    FileDescriptor,
+}

@@ -1,0 +1,177 @@
+using System.Globalization;
+
+namespace Crac.Interop;
+
+/// <summary>
+/// Every /proc file dotnet-crac reads about a process other than its own fd table (that is
+/// FdScanner's), each read here and nowhere else. A file that cannot be read (the process is gone,
+/// or belongs to another user) gives null or an empty answer rather than an exception.
+/// </summary>
+internal static class Procfs
+{
+    /// <summary>The argument vector from /proc/PID/cmdline; empty when it cannot be read.</summary>
+    public static IReadOnlyList<string> ReadCommandLine(int pid)
+    {
+        string? text = ReadText($"/proc/{pid}/cmdline");
+        return string.IsNullOrEmpty(text) ? [] : text.TrimEnd('\0').Split('\0');
+    }
+
+    /// <summary>The kernel's short name of the process (/proc/PID/comm).</summary>
+    public static string? ReadComm(int pid) => ReadText($"/proc/{pid}/comm")?.Trim();
+
+    /// <summary>The real uid of the process (/proc/PID/status), or null.</summary>
+    public static uint? ReadUid(int pid) =>
+        ReadStatusField(pid, "Uid:") is { } field && uint.TryParse(field.Split('\t', ' ', StringSplitOptions.RemoveEmptyEntries)[0], NumberStyles.None, CultureInfo.InvariantCulture, out uint uid)
+            ? uid
+            : null;
+
+    /// <summary>The effective capability mask of this process (/proc/self/status CapEff).</summary>
+    public static ulong ReadEffectiveCapabilities() =>
+        ReadStatusField(Environment.ProcessId, "CapEff:") is { } field && ulong.TryParse(field.Trim(), NumberStyles.HexNumber, CultureInfo.InvariantCulture, out ulong mask)
+            ? mask
+            : 0;
+
+    /// <summary>Where an fd of a process points (the /proc/PID/fd/N link), or null.</summary>
+    public static string? ReadFdTarget(int pid, int fd)
+    {
+        try
+        {
+            return new FileInfo($"/proc/{pid}/fd/{fd}").LinkTarget;
+        }
+        catch (Exception exception) when (exception is IOException or UnauthorizedAccessException)
+        {
+            return null;
+        }
+    }
+
+    /// <summary>The inodes of every socket the process holds, or null when its fds cannot be read.</summary>
+    public static HashSet<ulong>? ReadSocketInodes(int pid)
+    {
+        try
+        {
+            var inodes = new HashSet<ulong>();
+            foreach (string fd in Directory.EnumerateFileSystemEntries($"/proc/{pid}/fd"))
+            {
+                string? target = new FileInfo(fd).LinkTarget;
+                if (target is not null && target.StartsWith("socket:[", StringComparison.Ordinal)
+                    && ulong.TryParse(target.AsSpan(8, target.Length - 9), NumberStyles.None, CultureInfo.InvariantCulture, out ulong inode))
+                {
+                    inodes.Add(inode);
+                }
+            }
+
+            return inodes;
+        }
+        catch (Exception exception) when (exception is IOException or UnauthorizedAccessException)
+        {
+            return null;
+        }
+    }
+
+    /// <summary>
+    /// The unix sockets of a network namespace: /proc/net/unix, or that of the namespace a
+    /// process is in (/proc/PID/net/unix).
+    /// </summary>
+    public static IReadOnlyList<UnixSocketEntry> ReadUnixSockets(int? pid = null)
+    {
+        var sockets = new List<UnixSocketEntry>();
+        try
+        {
+            // Num RefCount Protocol Flags Type St Inode Path
+            foreach (string line in File.ReadLines(pid is null ? "/proc/net/unix" : $"/proc/{pid}/net/unix").Skip(1))
+            {
+                string[] columns = line.Split(' ', StringSplitOptions.RemoveEmptyEntries);
+                if (columns.Length >= 7
+                    && int.TryParse(columns[3], NumberStyles.HexNumber, CultureInfo.InvariantCulture, out int flags)
+                    && int.TryParse(columns[4], NumberStyles.HexNumber, CultureInfo.InvariantCulture, out int type)
+                    && int.TryParse(columns[5], NumberStyles.HexNumber, CultureInfo.InvariantCulture, out int state)
+                    && ulong.TryParse(columns[6], NumberStyles.None, CultureInfo.InvariantCulture, out ulong inode))
+                {
+                    sockets.Add(new UnixSocketEntry(inode, flags, type, state, columns.Length >= 8 ? columns[7] : null));
+                }
+            }
+        }
+        catch (Exception exception) when (exception is IOException or UnauthorizedAccessException)
+        {
+            // The process is gone or not ours: no sockets to report.
+        }
+
+        return sockets;
+    }
+
+    /// <summary>The shared libraries and files mapped into the process (/proc/PID/maps paths), or null.</summary>
+    public static IEnumerable<string>? ReadMappedPaths(int pid)
+    {
+        try
+        {
+            return File.ReadAllLines($"/proc/{pid}/maps")
+                .Select(line => line.IndexOf('/') is var slash and >= 0 ? line[slash..] : null)
+                .OfType<string>()
+                .Distinct(StringComparer.Ordinal)
+                .ToArray();
+        }
+        catch (Exception exception) when (exception is IOException or UnauthorizedAccessException)
+        {
+            return null;
+        }
+    }
+
+    /// <summary>This process's time namespace (/proc/self/ns/time); CRIU restores into a new one.</summary>
+    public static string? ReadTimeNamespace()
+    {
+        try
+        {
+            return new FileInfo("/proc/self/ns/time").LinkTarget;
+        }
+        catch (IOException)
+        {
+            return null;
+        }
+    }
+
+    /// <summary>This process's cgroup v2 directory under /sys/fs/cgroup, or null on cgroup v1.</summary>
+    public static string? ReadCgroupDirectory()
+    {
+        // cgroup v2: a single "0::/path" line.
+        string? line = ReadText("/proc/self/cgroup")?.Split('\n').FirstOrDefault(l => l.StartsWith("0::", StringComparison.Ordinal));
+        return line is null ? null : Path.Join("/sys/fs/cgroup", line[3..]);
+    }
+
+    /// <summary>The CPU's feature flags (/proc/cpuinfo "flags", or "Features" on arm64).</summary>
+    public static ISet<string> ReadCpuFlags()
+    {
+        var flags = new HashSet<string>(StringComparer.Ordinal);
+        foreach (string line in File.ReadLines("/proc/cpuinfo"))
+        {
+            if (line.StartsWith("flags", StringComparison.Ordinal) || line.StartsWith("Features", StringComparison.Ordinal))
+            {
+                flags.UnionWith(line[(line.IndexOf(':') + 1)..].Split(' ', StringSplitOptions.RemoveEmptyEntries));
+                break;
+            }
+        }
+
+        return flags;
+    }
+
+    /// <summary>Whether /proc/PID exists at all (a zombie included).</summary>
+    public static bool HasEntry(int pid) => Directory.Exists($"/proc/{pid}");
+
+    /// <summary>Whether the process of the container's init (pid 1) names a container runtime in its cgroup.</summary>
+    public static bool InitCgroupMentions(string word) =>
+        ReadText("/proc/1/cgroup")?.Contains(word, StringComparison.Ordinal) == true;
+
+    private static string? ReadStatusField(int pid, string name) =>
+        ReadText($"/proc/{pid}/status")?.Split('\n').FirstOrDefault(l => l.StartsWith(name, StringComparison.Ordinal))?[name.Length..].Trim();
+
+    private static string? ReadText(string path)
+    {
+        try
+        {
+            return File.ReadAllText(path);
+        }
+        catch (Exception exception) when (exception is IOException or UnauthorizedAccessException)
+        {
+            return null;
+        }
+    }
+}

@@ -1,0 +1,32 @@
+using System.Text.Json.Serialization;
+using Crac.Diagnostics;
+
+namespace Crac.Protocol;
+
+/// <summary>A checkpoint as the operator asked for it; what is left unset, the process's own configuration decides.</summary>
+internal sealed record CheckpointRequest
+{
+    public string? Engine { get; init; }
+
+    public string? ImageDirectory { get; init; }
+
+    public string? EngineOptions { get; init; }
+
+    public bool DryRun { get; init; }
+
+    public bool KeepRunning { get; init; }
+
+    /// <summary>Exactly what was asked: unset (the process's CRAC_CHECKPOINT_TIMEOUT, else 30 s), a duration, or infinite.</summary>
+    [JsonConverter(typeof(DurationJsonConverter))]
+    public TimeSpan? Timeout { get; init; }
+
+    public CheckpointOptions ToOptions() => new()
+    {
+        Engine = Engine,
+        ImageDirectory = ImageDirectory,
+        EngineOptions = EngineOptions,
+        DryRun = DryRun,
+        KeepRunning = KeepRunning,
+        Timeout = Timeout,
+    };
+}

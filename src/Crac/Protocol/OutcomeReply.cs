@@ -1,0 +1,17 @@
+using Crac.Engines;
+using Crac.Engines.Criu;
+
+namespace Crac.Protocol;
+
+internal sealed record OutcomeReply
+{
+    public required CheckpointState State { get; init; }
+
+    public CheckpointPhase? Phase { get; init; }
+
+    /// <summary>Set when <see cref="State"/> is done.</summary>
+    public CheckpointReportMessage? Report { get; init; }
+
+    /// <summary>Set while the process waits for the tool to dump it.</summary>
+    public DumpInstructions? Dump { get; init; }
+}

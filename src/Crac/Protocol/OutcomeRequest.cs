@@ -1,0 +1,3 @@
+namespace Crac.Protocol;
+
+internal sealed record OutcomeRequest(string CheckpointId);

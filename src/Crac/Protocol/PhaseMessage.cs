@@ -1,0 +1,6 @@
+using Crac.Engines;
+
+namespace Crac.Protocol;
+
+/// <summary>How long one phase of a checkpoint took.</summary>
+internal sealed record PhaseMessage(CheckpointPhase Name, double Milliseconds);
