@@ -92,6 +92,7 @@ internal sealed class CheckpointJob : ICheckpointObserver
             State = snapshot.State,
             Phase = snapshot.State == CheckpointState.Done ? null : snapshot.Phase,
             Dump = snapshot.Dump,
+            Actions = snapshot.State is CheckpointState.WaitingForDump or CheckpointState.Paused ? Coordinator.ActionsSoFar() : null,
             Report = snapshot.Report is { } report ? CheckpointReportMessage.From(report) : null,
         };
     }

@@ -85,4 +85,23 @@ public sealed class ProtocolContractTests
         Assert.IsTrue(AgentCommands.All.Where(c => c.Idempotent).Select(c => c.Name).SequenceEqual(["help", "status", "fds", "outcome"]),
             "only requests that change nothing may be sent twice");
     }
+
+    [TestMethod]
+    public void WhatAResourceDidAutomaticallyReachesTheCheckpointsReportInOrder()
+    {
+        Simulate.CollectGarbage();
+        var resource = new DelegateResource(() => CheckpointActions.Record("pool", "closed 2 idle connections"), () => { });
+        Core.GlobalContext.Register(resource);
+
+        CheckpointReport report = Coordinator.RunAsync(Simulate.Options(), CheckpointTrigger.Api, null, CancellationToken.None).GetAwaiter().GetResult();
+        CheckpointReportMessage message = CheckpointReportMessage.From(report);
+
+        Assert.AreEqual(CheckpointOutcome.Restored, report.Outcome);
+        Assert.AreEqual(new CheckpointAction("pool", "closed 2 idle connections"), message.Actions.Single());
+        StringAssert.Contains(AgentCommands.Outcome.SerializeReply(new OutcomeReply { State = CheckpointState.Done, Report = message }).GetRawText(),
+            "\"actions\":[{\"source\":\"pool\",\"description\":\"closed 2 idle connections\"}]");
+        Assert.IsEmpty(Coordinator.ActionsSoFar(), "outside a checkpoint nothing is recorded");
+        CheckpointActions.Record("pool", "outside");
+        GC.KeepAlive(resource);
+    }
 }

@@ -19,5 +19,8 @@ internal sealed record CheckpointReport
 
     public IReadOnlyList<PhaseTiming> Phases { get; init; } = [];
 
+    /// <summary>What was done automatically, in order.</summary>
+    public IReadOnlyList<CheckpointAction> Actions { get; init; } = [];
+
     public Exception? Failure => (Exception?)CheckpointFailure ?? RestoreFailure;
 }

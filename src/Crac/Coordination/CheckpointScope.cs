@@ -46,6 +46,9 @@ internal sealed class CheckpointScope
     /// <summary>The process is a restored one (not the original carrying on after a failed or kept-running checkpoint).</summary>
     public bool Restored { get; set; }
 
+    /// <summary>What was done automatically during this checkpoint, in order (see <see cref="CheckpointActions"/>).</summary>
+    public List<CheckpointAction> Actions { get; } = [];
+
     public static CheckpointScope Enter(CheckpointLimits limits, bool dryRun, CancellationToken cancellationToken)
     {
         var scope = new CheckpointScope(limits, dryRun, cancellationToken);

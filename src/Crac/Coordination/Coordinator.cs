@@ -24,6 +24,23 @@ internal static class Coordinator
 
     public static bool IsRunning => Volatile.Read(ref _running) != 0;
 
+    private static CheckpointScope? _runningScope;
+
+    /// <summary>What the running checkpoint has done automatically so far (empty when none runs): a parked process reports it before it is imaged.</summary>
+    public static IReadOnlyList<CheckpointAction> ActionsSoFar()
+    {
+        CheckpointScope? scope = Volatile.Read(ref _runningScope);
+        if (scope is null)
+        {
+            return [];
+        }
+
+        lock (scope.Actions)
+        {
+            return [.. scope.Actions];
+        }
+    }
+
     /// <summary>Completes when the agent has installed the runtime's resources; a checkpoint waits for it.</summary>
     public static Task? RuntimeReady { get; set; }
 
@@ -138,6 +155,7 @@ internal static class Coordinator
         }
 
         CheckpointScope scope = CheckpointScope.Enter(options.Limits, options.DryRun, cancellationToken);
+        Volatile.Write(ref _runningScope, scope);
         try
         {
             scope.InBeforeCheckpoint = true;
@@ -219,7 +237,14 @@ internal static class Coordinator
         }
         finally
         {
+            Volatile.Write(ref _runningScope, null);
             CheckpointScope.Exit();
+        }
+
+        IReadOnlyList<CheckpointAction> actions;
+        lock (scope.Actions)
+        {
+            actions = [.. scope.Actions];
         }
 
         CheckpointOutcome outcome = (checkpointFailures.HasException, restoreFailures.HasException, options.DryRun, engineResult?.Kind) switch
@@ -244,6 +269,7 @@ internal static class Coordinator
             ImageDirectory = engineResult?.ImageDirectory ?? options.ImageDirectory,
             Generation = State.Generation,
             Phases = phases,
+            Actions = actions,
         };
         Completed?.Invoke(report);
         return report;

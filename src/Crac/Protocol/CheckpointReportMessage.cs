@@ -18,6 +18,9 @@ internal sealed record CheckpointReportMessage
 
     public IReadOnlyList<PhaseMessage> Phases { get; init; } = [];
 
+    /// <summary>What was done automatically for the checkpoint (connections closed, locks taken along...), in order.</summary>
+    public IReadOnlyList<CheckpointAction> Actions { get; init; } = [];
+
     /// <summary>The checkpoint's (or restore's) exception tree, when it failed.</summary>
     public ExceptionNode? Failure { get; init; }
 
@@ -29,6 +32,7 @@ internal sealed record CheckpointReportMessage
         ImageDirectory = report.ImageDirectory,
         Generation = report.Generation,
         Phases = [.. report.Phases.Select(p => new PhaseMessage(p.Phase, p.Duration.TotalMilliseconds))],
+        Actions = report.Actions,
         Failure = report.Failure is { } failure ? ExceptionNode.FromException(failure) : null,
     };
 }

@@ -1,3 +1,4 @@
+using Crac.Coordination;
 using Crac.Engines;
 using Crac.Engines.Criu;
 
@@ -14,4 +15,7 @@ internal sealed record OutcomeReply
 
     /// <summary>Set while the process waits for the tool to dump it.</summary>
     public DumpInstructions? Dump { get; init; }
+
+    /// <summary>While parked: what the checkpoint did automatically so far (the process may not report again before it is imaged).</summary>
+    public IReadOnlyList<CheckpointAction>? Actions { get; init; }
 }

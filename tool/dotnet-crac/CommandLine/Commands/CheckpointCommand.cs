@@ -122,7 +122,7 @@ internal static class CheckpointCommand
                         if (dump.ProcessGone)
                         {
                             progress.Dispose();
-                            return ReportImage(accepted, outcome.Dump!.ImageDirectory, outcome.Dump.Metadata.Generation, dump);
+                            return ReportImage(accepted, outcome.Dump!.ImageDirectory, outcome.Dump.Metadata.Generation, outcome.Actions ?? [], dump);
                         }
 
                         // Kept running, or the dump failed: wake the process; it carries on or rolls back.
@@ -189,6 +189,7 @@ internal static class CheckpointCommand
                 _ => $"Checkpoint of process {Target.Display} succeeded ({report.Engine} engine): every resource was notified, and the process is restored as generation {report.Generation}.",
             });
             WritePhases(phases);
+            WriteActions(report.Actions);
             if (report.Outcome == CheckpointOutcome.KeptRunning)
             {
                 Console.Out.WriteLine($"Restore a copy with: dotnet crac restore {report.ImageDirectory}  (after stopping this process: the pid must be free)");
@@ -197,7 +198,7 @@ internal static class CheckpointCommand
             return code;
         }
 
-        private ReturnCode ReportImage(CheckpointReply accepted, string imageDirectory, int generation, ToolDumpResult dump)
+        private ReturnCode ReportImage(CheckpointReply accepted, string imageDirectory, int generation, IReadOnlyList<CheckpointAction> actions, ToolDumpResult dump)
         {
             if (format == OutputFormat.Json)
             {
@@ -209,6 +210,7 @@ internal static class CheckpointCommand
                     ImageDirectory = imageDirectory,
                     Generation = generation,
                     Phases = dump.Phases,
+                    Actions = actions,
                 };
                 ToolJsonContext.Write(
                     new CheckpointResult(Target.Pid, accepted.CheckpointId, CheckpointState.Done, report, imageDirectory, accepted.Limits),
@@ -218,6 +220,7 @@ internal static class CheckpointCommand
 
             Console.Out.WriteLine($"Checkpoint of process {Target.Display} written to {imageDirectory} ({accepted.Engine} engine); the process has exited.");
             WritePhases(dump.Phases);
+            WriteActions(actions);
             Console.Out.WriteLine($"Restore it with: dotnet crac restore {imageDirectory}");
             return ReturnCode.Ok;
         }
@@ -236,6 +239,19 @@ internal static class CheckpointCommand
             Console.Out.WriteLine($"Process {Target.Display} is paused at its checkpoint (pause engine); its pid is in {Path.Combine(directory, PauseEngine.PidFileName)}.");
             Console.Out.WriteLine($"Resume it with: dotnet crac restore {directory}");
             return ReturnCode.Ok;
+        }
+
+        private static void WriteActions(IReadOnlyList<CheckpointAction> actions)
+        {
+            if (actions.Count > 0)
+            {
+                Console.Out.WriteLine("Done automatically:");
+            }
+
+            foreach (CheckpointAction action in actions)
+            {
+                Console.Out.WriteLine($"  {action.Source}: {action.Description}");
+            }
         }
 
         private static void WritePhases(IReadOnlyList<PhaseMessage> phases)
