@@ -101,9 +101,9 @@ public sealed class CheckpointGateTests
         var whileClosing = new DelegateResource(() => { }, () => { });
 
         var stopwatch = Stopwatch.StartNew();
-        Task<CheckpointException> checkpoint = Task.Run(() => Assert.ThrowsExactly<CheckpointException>(() => Simulate.Checkpoint(timeout: TimeSpan.FromMilliseconds(400))));
+        Task<CheckpointException> checkpoint = Dedicated.Run(() => Assert.ThrowsExactly<CheckpointException>(() => Simulate.Checkpoint(timeout: TimeSpan.FromMilliseconds(400))));
         SpinWait.SpinUntil(() => !gate.IsOpen, TimeSpan.FromSeconds(5));
-        lateEntry = Task.Run(() => gate.Enter().Dispose());
+        lateEntry = Dedicated.Run(() => gate.Enter().Dispose());
         CheckpointException failure = checkpoint.GetAwaiter().GetResult();
 
         Exception gateFailure = failure.Suppressed.Single(e => e.Message.StartsWith("Checkpoint gate", StringComparison.Ordinal));
@@ -166,11 +166,11 @@ public sealed class CheckpointGateTests
         Core.GlobalContext.Register(hold);
         Core.GlobalContext.Register(gate);
 
-        Task checkpoint = Task.Run(() => Simulate.Checkpoint(timeout: TimeSpan.FromSeconds(10)));
+        Task checkpoint = Dedicated.Run(() => Simulate.Checkpoint(timeout: TimeSpan.FromSeconds(10)));
         Assert.IsTrue(closed.Wait(TimeSpan.FromSeconds(5)));
         Assert.IsFalse(gate.IsOpen);
         var enteredAt = new long[2];
-        Task sync = Task.Run(() =>
+        Task sync = Dedicated.Run(() =>
         {
             using (gate.Enter())
             {
@@ -179,7 +179,7 @@ public sealed class CheckpointGateTests
         });
         Task async = EnterAsyncAndRecord(gate, enteredAt);
         using var cancel = new CancellationTokenSource();
-        Task cancelledSync = Task.Run(() => gate.Enter(cancel.Token).Dispose());
+        Task cancelledSync = Dedicated.Run(() => gate.Enter(cancel.Token).Dispose());
         Task cancelledAsync = gate.EnterAsync(cancel.Token).AsTask();
         Thread.Sleep(200);
         Assert.IsFalse(sync.IsCompleted || async.IsCompleted || cancelledSync.IsCompleted || cancelledAsync.IsCompleted, "nothing gets in while closed");
@@ -195,7 +195,7 @@ public sealed class CheckpointGateTests
 
         // The cancelled waits left nothing inside: a close with a short deadline drains at once.
         restore.Reset();
-        Task next = Task.Run(() => Simulate.Checkpoint(timeout: TimeSpan.FromMilliseconds(500)));
+        Task next = Dedicated.Run(() => Simulate.Checkpoint(timeout: TimeSpan.FromSeconds(1)));
         restore.Set();
         next.GetAwaiter().GetResult();
         GC.KeepAlive(new object[] { gate, hold });
@@ -216,11 +216,11 @@ public sealed class CheckpointGateTests
         default(CheckpointGate.Scope).Dispose();
 
         CheckpointGate.Scope scope = gate.Enter();
-        Task close = Task.Run(() => gate.BeforeCheckpointAsync(context, CancellationToken.None));
+        Task close = Dedicated.Run(() => gate.BeforeCheckpointAsync(context, CancellationToken.None)).Unwrap();
         Thread.Sleep(100);
         Assert.IsFalse(close.IsCompleted, "a close waits for the work inside");
         // Leaving from another thread than the one that entered, as an async flow does.
-        Task.Run(scope.Dispose).GetAwaiter().GetResult();
+        Dedicated.Run(scope.Dispose).GetAwaiter().GetResult();
         Assert.IsTrue(close.Wait(TimeSpan.FromSeconds(5)));
         gate.AfterRestoreAsync(context, CancellationToken.None).GetAwaiter().GetResult();
         Assert.ThrowsExactly<ArgumentException>(() => new CheckpointGate(" "));
