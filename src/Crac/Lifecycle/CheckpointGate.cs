@@ -63,8 +63,8 @@ public sealed class CheckpointGate : IResource
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
     public Scope Enter(CancellationToken cancellationToken = default)
     {
-        int slot = _core.TryEnter(out GateClosing? closing);
-        return slot >= 0 ? new Scope(_core, slot) : WaitUntilEntered(closing!, cancellationToken);
+        int stripe = _core.TryEnter(out GateClosing? closing);
+        return stripe >= 0 ? new Scope(_core, stripe) : WaitUntilEntered(closing!, cancellationToken);
     }
 
     /// <summary>
@@ -75,8 +75,8 @@ public sealed class CheckpointGate : IResource
     /// <exception cref="OperationCanceledException">The token fired while the gate was closed.</exception>
     public ValueTask<Scope> EnterAsync(CancellationToken cancellationToken = default)
     {
-        int slot = _core.TryEnter(out GateClosing? closing);
-        return slot >= 0 ? new ValueTask<Scope>(new Scope(_core, slot)) : EnterWhenOpenAsync(closing!, cancellationToken);
+        int stripe = _core.TryEnter(out GateClosing? closing);
+        return stripe >= 0 ? new ValueTask<Scope>(new Scope(_core, stripe)) : EnterWhenOpenAsync(closing!, cancellationToken);
     }
 
     /// <summary>Closes the gate and waits until the work inside has left, or fails at the checkpoint's deadline.</summary>
@@ -126,10 +126,10 @@ public sealed class CheckpointGate : IResource
         while (true)
         {
             closing.Reopened.Task.Wait(cancellationToken);
-            int slot = _core.TryEnter(out GateClosing? next);
-            if (slot >= 0)
+            int stripe = _core.TryEnter(out GateClosing? next);
+            if (stripe >= 0)
             {
-                return new Scope(_core, slot);
+                return new Scope(_core, stripe);
             }
 
             closing = next!;
@@ -141,10 +141,10 @@ public sealed class CheckpointGate : IResource
         while (true)
         {
             await closing.Reopened.Task.WaitAsync(cancellationToken).ConfigureAwait(false);
-            int slot = _core.TryEnter(out GateClosing? next);
-            if (slot >= 0)
+            int stripe = _core.TryEnter(out GateClosing? next);
+            if (stripe >= 0)
             {
-                return new Scope(_core, slot);
+                return new Scope(_core, stripe);
             }
 
             closing = next!;
@@ -155,18 +155,18 @@ public sealed class CheckpointGate : IResource
     public readonly struct Scope : IDisposable
     {
         private readonly GateCore<HardwareMemory>? _core;
-        private readonly int _slot;
+        private readonly int _stripe;
 
-        internal Scope(GateCore<HardwareMemory> core, int slot)
+        internal Scope(GateCore<HardwareMemory> core, int stripe)
         {
             _core = core;
-            _slot = slot;
+            _stripe = stripe;
         }
 
         /// <summary>
         /// Leaves the gate, on whichever thread the work ends. Call it once: a copy of the scope
         /// disposed again would leave twice. Disposing a default scope does nothing.
         /// </summary>
-        public void Dispose() => _core?.Exit(_slot);
+        public void Dispose() => _core?.Exit(_stripe);
     }
 }

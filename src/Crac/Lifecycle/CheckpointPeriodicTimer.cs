@@ -71,7 +71,7 @@ public sealed class CheckpointPeriodicTimer : IResource, IDisposable
         {
             while (true)
             {
-                Task? wait;
+                Task wait;
                 lock (_sync)
                 {
                     if (_isDisposed)

@@ -22,8 +22,8 @@ namespace Crac.Lifecycle;
 /// <para>
 /// <b>Exit</b> subtracts 1 from the stripe its entry used (the scope remembers it, so an async
 /// flow may leave on another thread), then reads the closing field. The sum is never below the
-/// number inside: every +1 of a thread that went in precedes its read of "open", which precedes
-/// the closing, which precedes any sum that counts. Whoever leaves while the gate is closed (an
+/// number inside: by the handshake, the +1 of every thread that went in is visible to it, and the
+/// -1 comes only when that thread leaves. Whoever leaves while the gate is closed (an
 /// exit, or an entry backing out) sums the stripes and completes <see cref="GateClosing.Drained"/>
 /// at zero. By the same handshake, either the closer's sum sees such a departure or the departing
 /// thread sees the closing; when the last two leave at once, each adds, then reads the other's
