@@ -38,7 +38,8 @@ internal sealed class TsoMachine
     private readonly List<SimThread> _preludes = [];
     private readonly SemaphoreSlim _finished = new(0);
     private readonly IChooser _chooser;
-    private readonly StringBuilder _trace = new();
+    private readonly List<Choice> _choices = [];
+    private readonly StringBuilder? _trace;
     private readonly int _maxSteps;
     private SimThread? _running;
     private volatile bool _aborting;
@@ -46,10 +47,11 @@ internal sealed class TsoMachine
     private string? _failure;
     private int _steps;
 
-    private TsoMachine(IChooser chooser, int maxSteps)
+    private TsoMachine(IChooser chooser, int maxSteps, bool trace)
     {
         _chooser = chooser;
         _maxSteps = maxSteps;
+        _trace = trace ? new StringBuilder() : null;
     }
 
     /// <summary>Set by a scenario that wants the deadline as a possible event.</summary>
@@ -61,10 +63,10 @@ internal sealed class TsoMachine
 
     public static TsoMachine Current => CurrentThread.Machine;
 
-    /// <summary>Runs one execution of the scenario under the chooser's choices.</summary>
-    public static ExecutionResult Run(Scenario scenario, IChooser chooser, int maxSteps = 5_000)
+    /// <summary>Runs one execution of the scenario under the chooser's choices; <paramref name="trace"/> records what happened, step by step.</summary>
+    public static ExecutionResult Run(Scenario scenario, IChooser chooser, bool trace = false, int maxSteps = 5_000)
     {
-        var machine = new TsoMachine(chooser, maxSteps);
+        var machine = new TsoMachine(chooser, maxSteps, trace);
         scenario.Build(machine);
         return machine.Execute();
     }
@@ -76,7 +78,7 @@ internal sealed class TsoMachine
 
     public object? Load(object owner, int index, object? initial)
     {
-        SimThread thread = Yield("load " + Describe(owner, index));
+        SimThread thread = Yield(new Operation("load", owner, index));
         foreach ((object Owner, int Index, object? Value) entry in thread.Buffer.Reverse())
         {
             if (ReferenceEquals(entry.Owner, owner) && entry.Index == index)
@@ -90,27 +92,27 @@ internal sealed class TsoMachine
 
     public void Store(object owner, int index, object? value)
     {
-        SimThread thread = Yield($"store {Describe(owner, index)} = {value ?? "null"}");
+        SimThread thread = Yield(new Operation("store", owner, index, value));
         thread.Buffer.Enqueue((owner, index, value));
     }
 
     public void AtomicAdd(object owner, int index, int delta)
     {
-        SimThread thread = Yield($"add {Describe(owner, index)} {delta:+0;-0}");
+        SimThread thread = Yield(new Operation("add", owner, index, delta));
         Drain(thread);
         _memory[(owner, index)] = (_memory.TryGetValue((owner, index), out object? value) ? (int)value! : 0) + delta;
     }
 
-    public void Fence() => Drain(Yield("fence"));
+    public void Fence() => Drain(Yield(new Operation("fence")));
 
     public bool Signal(TaskCompletionSource signal)
     {
-        Drain(Yield("signal"));
+        Drain(Yield(new Operation("signal")));
         return signal.TrySetResult();
     }
 
     /// <summary>A scheduling point with no memory operation: lets the others run in the middle of something.</summary>
-    public void Step(string what) => Yield(what);
+    public void Step(string what) => Yield(new Operation(what));
 
     /// <summary>Blocks the calling simulated thread until the condition holds (the scheduler re-evaluates it).</summary>
     public void BlockUntil(Func<bool> condition, string what)
@@ -118,7 +120,7 @@ internal sealed class TsoMachine
         SimThread thread = CurrentThread;
         thread.BlockedOn = condition;
         thread.BlockedWhat = what;
-        Yield("wait for " + what);
+        Yield(new Operation("wait for " + what));
         thread.BlockedOn = null;
     }
 
@@ -153,7 +155,7 @@ internal sealed class TsoMachine
     }
 
     /// <summary>A scheduling point of the running thread: returns when the thread is to perform its next operation.</summary>
-    private SimThread Yield(string nextOperation)
+    private SimThread Yield(Operation nextOperation)
     {
         SimThread thread = CurrentThread;
         thread.NextOperation = nextOperation;
@@ -208,7 +210,7 @@ internal sealed class TsoMachine
             {
                 case ChoiceKind.Run:
                     SimThread next = choice.Thread!;
-                    _trace.Append(next.Name).Append(": ").Append(next.NextOperation ?? "start").Append('\n');
+                    _trace?.Append(next.Name).Append(": ").Append(next.NextOperation?.ToString() ?? "start").Append('\n');
                     _running = next;
                     if (next == caller)
                     {
@@ -219,11 +221,11 @@ internal sealed class TsoMachine
                     return false;
                 case ChoiceKind.Flush:
                     (object owner, int index, object? value) = choice.Thread!.Buffer.Peek();
-                    _trace.Append($"  (store {Describe(owner, index)} = {value ?? "null"} of {choice.Thread.Name} reaches memory)\n");
+                    _trace?.Append($"  (store {Describe(owner, index)} = {value ?? "null"} of {choice.Thread.Name} reaches memory)\n");
                     FlushOldest(choice.Thread);
                     break;
                 case ChoiceKind.Timeout:
-                    _trace.Append("  (the checkpoint's deadline passes)\n");
+                    _trace?.Append("  (the checkpoint's deadline passes)\n");
                     TimeoutFired = true;
                     break;
             }
@@ -254,7 +256,7 @@ internal sealed class TsoMachine
             }
 
             _inPrelude = false;
-            _trace.Append("(setup done)\n");
+            _trace?.Append("(setup done)\n");
             foreach (SimThread thread in _threads)
             {
                 thread.Start();
@@ -269,12 +271,13 @@ internal sealed class TsoMachine
             Abort();
         }
 
-        return new ExecutionResult(string.IsNullOrEmpty(_failure) ? null : _failure, _trace.ToString());
+        return new ExecutionResult(string.IsNullOrEmpty(_failure) ? null : _failure, _trace?.ToString() ?? string.Empty);
     }
 
     private List<Choice> Choices()
     {
-        var choices = new List<Choice>();
+        List<Choice> choices = _choices;
+        choices.Clear();
         bool runningCanGoOn = _running is { Done: false } r && r.CanRun;
         if (runningCanGoOn)
         {
@@ -340,7 +343,7 @@ internal sealed class TsoMachine
 
         public string? BlockedWhat { get; set; }
 
-        public string? NextOperation { get; set; }
+        public Operation? NextOperation { get; set; }
 
         public bool Started { get; private set; }
 
@@ -419,6 +422,18 @@ internal sealed class TsoMachine
     }
 
     private sealed class SimulationAborted : Exception;
+
+    /// <summary>What a thread does next, formatted only when a trace is kept.</summary>
+    internal readonly record struct Operation(string Verb, object? Owner = null, int Index = 0, object? Value = null)
+    {
+        public override string ToString() => Verb switch
+        {
+            "load" => "load " + Describe(Owner!, Index),
+            "store" => $"store {Describe(Owner!, Index)} = {Value ?? "null"}",
+            "add" => $"add {Describe(Owner!, Index)} {(int)Value!:+0;-0}",
+            _ => Verb,
+        };
+    }
 
     /// <summary>Threads that carry simulated threads, kept between executions: creating a thread per simulated thread dominated the run time.</summary>
     private sealed class Carrier
@@ -508,7 +523,8 @@ internal sealed class BoundedSearch(int preemptionBound) : IChooser
             ExecutionResult result = TsoMachine.Run(scenario, this);
             if (result.Failure is not null)
             {
-                return result;
+                // Run the failing execution again, this time keeping its trace.
+                return TsoMachine.Run(scenario, new Replay([.. _trace.Select(s => s.Chosen)]), trace: true);
             }
 
             if (!Advance())
@@ -531,7 +547,18 @@ internal sealed class BoundedSearch(int preemptionBound) : IChooser
             throw new InvalidOperationException("The execution did not replay: the scenario is not deterministic.");
         }
 
-        _trace.Add(new Step(choices.Select(c => c.Preempts).ToArray(), chosen, _preemptions));
+        if (choices.Count > 64)
+        {
+            throw new InvalidOperationException("More than 64 choices at one step: too big a scenario for this search.");
+        }
+
+        ulong preempts = 0;
+        for (int i = 0; i < choices.Count; i++)
+        {
+            preempts |= choices[i].Preempts ? 1UL << i : 0;
+        }
+
+        _trace.Add(new Step(preempts, choices.Count, chosen, _preemptions));
         if (choices[chosen].Preempts)
         {
             _preemptions++;
@@ -546,9 +573,9 @@ internal sealed class BoundedSearch(int preemptionBound) : IChooser
         for (int depth = _trace.Count - 1; depth >= 0; depth--)
         {
             Step step = _trace[depth];
-            for (int alternative = step.Chosen + 1; alternative < step.Preempts.Length; alternative++)
+            for (int alternative = step.Chosen + 1; alternative < step.Count; alternative++)
             {
-                if (step.PreemptionsBefore + (step.Preempts[alternative] ? 1 : 0) <= preemptionBound)
+                if (step.PreemptionsBefore + (int)((step.Preempts >> alternative) & 1) <= preemptionBound)
                 {
                     _prefix = [.. _trace.Take(depth).Select(s => s.Chosen), alternative];
                     return true;
@@ -559,7 +586,15 @@ internal sealed class BoundedSearch(int preemptionBound) : IChooser
         return false;
     }
 
-    private sealed record Step(bool[] Preempts, int Chosen, int PreemptionsBefore);
+    private readonly record struct Step(ulong Preempts, int Count, int Chosen, int PreemptionsBefore);
+
+    /// <summary>Makes the given choices again.</summary>
+    private sealed class Replay(int[] choices) : IChooser
+    {
+        private int _next;
+
+        public int Choose(IReadOnlyList<Choice> available) => choices[_next++];
+    }
 }
 
 /// <summary>The TSO machine as the gate's memory.</summary>
