@@ -150,7 +150,7 @@ public sealed class CriuAgreementTests
             TcpClose = arguments.Contains("--tcp-close"),
         };
         string pidFile = Path.Combine(image, "restored.pid");
-        CriuBinary.Run(Paths.Criu, CriuCommandLine.Restore(image, settings, detached: true, pidFile, []), TimeSpan.FromSeconds(60), out int restored, capture: false);
+        CriuBinary.Run(Paths.Criu, CriuCommandLine.Restore(image, settings, detached: true, pidFile, []), TimeSpan.FromSeconds(60), out int restored, new StdioFiles("/dev/null", "/dev/null", "/dev/null"));
         if (restored != 0 || !app.IsAlive)
         {
             return CriuRefusal.RestoreFails;

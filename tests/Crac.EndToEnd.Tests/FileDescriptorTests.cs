@@ -48,7 +48,7 @@ public sealed class FileDescriptorTests
 
         Assert.AreEqual(2, checkpoint.ExitCode, checkpoint.ToString());
         StringAssert.Matches(checkpoint.Stderr, new System.Text.RegularExpressions.Regex(
-            @"Suppressed: Crac\.CheckpointOpenFileException: FileDescriptor \d+ left open: \S+leaked\.txt \(regular, mode w, position \d+\): holds a shared flock on a file open for writing.*\. Fix: close it in a resource's BeforeCheckpointAsync, or give it a reopen rule"));
+            @"Suppressed: Crac\.CheckpointOpenFileException: FileDescriptor \d+ left open: \S+leaked\.txt \(regular, mode w, position \d+\): holds a shared flock on a file open for writing.*\. Fix: close it in a resource's BeforeCheckpointAsync, or let the checkpoint close it and reopen it after the restore"));
         StringAssert.Contains(checkpoint.Stderr, $"Suppressed: Crac.CheckpointOpenSocketException: Socket fd=");
         StringAssert.Contains(checkpoint.Stderr, $"-> 127.0.0.1:{port}: an outbound connection to 127.0.0.1:{port}: its owner still thinks it open");
         Assert.AreEqual(2, System.Text.RegularExpressions.Regex.Matches(checkpoint.Stderr, @"\tSuppressed: Crac\.CheckpointOpen").Count, checkpoint.Stderr);
@@ -92,6 +92,55 @@ public sealed class FileDescriptorTests
         Assert.IsTrue(all.Any(fd => fd.GetProperty("kind").GetString() == "epoll" && !fd.GetProperty("blocking").GetBoolean()), fds.Stdout);
         StringAssert.Contains(status.Stdout, "Checkpointable:       Ready\n", "status says what a dry run would");
         StringAssert.Contains(status.Stdout, "Blocking fds:         0\n");
+    }
+
+    [TestMethod]
+    public async Task StatusSaysReadyOnlyWhenADryRunWouldPassAndNamesTheFirstBlockingDescriptor()
+    {
+        string directory = Directory.CreateTempSubdirectory("crac-status-").FullName;
+        using SampleProcess app = await SampleProcess.StartAsync(["--leak-file", Path.Combine(directory, "held.txt")]);
+
+        ToolResult status = await ToolRun.RunAsync("status", app.Pid.ToString());
+        ToolResult dryRun = await ToolRun.RunAsync("checkpoint", app.Pid.ToString(), "--engine", "criu", "--dry-run");
+
+        Assert.AreEqual(0, status.ExitCode, status.ToString());
+        StringAssert.Contains(status.Stdout, "Checkpointable:       ReadyLater: 1 file descriptor(s) would block a checkpoint; the first: fd ");
+        StringAssert.Contains(status.Stdout, "held.txt): holds a shared flock on a file open for writing");
+        StringAssert.Contains(status.Stdout, "Blocking fds:         1 (dotnet crac fds");
+        Assert.AreEqual(2, dryRun.ExitCode, "the dry run agrees with status:\n" + dryRun);
+        Directory.Delete(directory, recursive: true);
+    }
+
+    [TestMethod]
+    public async Task TheOperatorsPoliciesGoAheadOfTheAppsForOneCommandAndAMalformedFileIsRefusedBeforeAnythingIsSent()
+    {
+        string directory = Directory.CreateTempSubdirectory("crac-operator-").FullName;
+        string appPolicies = Path.Combine(directory, "app.yaml");
+        string operatorPolicies = Path.Combine(directory, "operator.yaml");
+        string malformed = Path.Combine(directory, "malformed.yaml");
+        File.WriteAllText(appPolicies, "type: file\npath: **/held.txt\naction: error\n");
+        File.WriteAllText(operatorPolicies, "# for this checkpoint only\ntype: file\npath: **/held.txt\naction: ignore\nwarn: false\n");
+        File.WriteAllText(malformed, "type: file\naction: vanish\n");
+        using SampleProcess app = await SampleProcess.StartAsync(
+            ["--leak-file", Path.Combine(directory, "held.txt")], environment: new Dictionary<string, string?> { ["CRAC_RESOURCE_POLICIES"] = appPolicies });
+
+        ToolResult bad = await ToolRun.RunAsync("checkpoint", app.Pid.ToString(), "--policies", malformed);
+        ToolResult fds = await ToolRun.RunAsync("fds", app.Pid.ToString(), "--policies", operatorPolicies);
+        ToolResult withOperators = await ToolRun.RunAsync("checkpoint", app.Pid.ToString(), "--policies", operatorPolicies);
+        ToolResult withoutThem = await ToolRun.RunAsync("checkpoint", app.Pid.ToString());
+        ToolResult status = await ToolRun.RunAsync("status", app.Pid.ToString());
+
+        Assert.AreEqual(1, bad.ExitCode, bad.ToString());
+        StringAssert.Contains(bad.Stderr, $"Resource policies file {malformed}, line 2: unknown action 'vanish'");
+        StringAssert.Contains(bad.Stderr, "Nothing was sent to the process");
+        StringAssert.Contains(fds.Stdout, $"Resource policies: {operatorPolicies}, then {appPolicies}");
+        StringAssert.Matches(fds.Stdout, new System.Text.RegularExpressions.Regex(@"OK\s+\S+held\.txt\s+holds a shared flock[^\n]*; policy rule 1 of \S+operator\.yaml \(line 2\): ignore"));
+        Assert.AreEqual(0, withOperators.ExitCode, withOperators.ToString());
+        StringAssert.Contains(withOperators.Stdout, $"held.txt): policy rule 1 of {operatorPolicies} (line 2): ignore");
+        Assert.AreEqual(2, withoutThem.ExitCode, "the operator's rules held for that checkpoint only:\n" + withoutThem);
+        StringAssert.Contains(withoutThem.Stderr, $"policy rule 1 of {appPolicies} (line 1): error");
+        StringAssert.Contains(status.Stdout, "Last checkpoint:      failed", "the malformed file reached nothing: the last checkpoint is the one without the operator's rules");
+        Directory.Delete(directory, recursive: true);
     }
 
     [TestMethod]

@@ -200,8 +200,8 @@ internal static class FdClassifier
                 Ok(entry, $"read-only, holds {locks}: CRIU takes the lock along (--file-locks)", FdAutomaticAction.TakeLockAlong),
             FileLockHandling.TakeSharedReadLocks => Bad(entry,
                 $"holds {locks} on a file open for {(entry.IsReadOnly ? "reading" : "writing")}: CRIU takes only shared locks on read-only files along by default",
-                "close it in a resource's BeforeCheckpointAsync, or give it a reopen rule (type: file, path: ..., action: reopen) with --policies, " +
-                "or take the lock along as it is with --engine-options file-locks=true"),
+                $"close it in a resource's BeforeCheckpointAsync, or let the checkpoint close it and reopen it after the restore with a policy " +
+                $"(type: file, path: {entry.Path}, action: reopen) given with --policies, or take the lock along as it is with --engine-options file-locks=true"),
             FileLockHandling.Refuse => Bad(entry, $"holds {locks}: CRIU refuses file locks (file-locks=false)",
                 "close it in a resource, or allow locks with --engine-options file-locks=auto (the default) or true"),
         };

@@ -115,7 +115,7 @@ internal sealed class FileDescriptorResource : IResource
         string would = commit ? string.Empty : "would have ";
         Record(assessments, FdAutomaticAction.KeepListening, count => $"{would}kept {count} listening socket(s), which CRIU restores; connections not yet accepted are dropped");
         Record(assessments, FdAutomaticAction.CloseInbound, count => $"{would}shut down {count} connection(s) this process accepted, so their clients see a close; restored closed");
-        Record(assessments, FdAutomaticAction.TakeLockAlong, count => $"{would}taken along the shared lock(s) of {count} read-only file(s) (CRIU --file-locks)");
+        Record(assessments, FdAutomaticAction.TakeLockAlong, count => $"{would}taken along the shared locks held through {count} read-only descriptor(s) (CRIU --file-locks)");
         foreach (FdAssessment assessment in assessments.Where(a => a.Rule is not null))
         {
             CheckpointActions.Record(Source, $"fd {assessment.Entry.Fd} ({assessment.Entry.Socket?.Describe() ?? assessment.Entry.Target}): {would}{assessment.Rule!.Describe()}");
@@ -130,8 +130,9 @@ internal sealed class FileDescriptorResource : IResource
             return;
         }
 
-        string listed = string.Join(", ", matching.Take(ListedPerAction).Select(a => a.Entry.Socket?.Describe() ?? a.Entry.Path ?? a.Entry.Target));
-        string more = matching.Length > ListedPerAction ? $" and {matching.Length - ListedPerAction} more" : string.Empty;
+        string[] names = [.. matching.Select(a => a.Entry.Socket?.Describe() ?? a.Entry.Path ?? a.Entry.Target).Distinct(StringComparer.Ordinal)];
+        string listed = string.Join(", ", names.Take(ListedPerAction));
+        string more = names.Length > ListedPerAction ? $" and {names.Length - ListedPerAction} more" : string.Empty;
         CheckpointActions.Record(Source, $"{summary(matching.Length)}: {listed}{more}");
     }
 

@@ -42,6 +42,10 @@ internal sealed class SampleProcess : IDisposable
     public static Task<SampleProcess> StartZooAsync(string kind, string argument, IDictionary<string, string?>? environment = null) =>
         StartAppAsync(Paths.FdZoo, argument.Length == 0 ? [kind] : [kind, argument], agent: true, environment, report: false, "ready pid=");
 
+    /// <summary>Starts an app of the real-workload corpus (tests/apps/Corpus) with the agent, and waits until it is ready.</summary>
+    public static Task<SampleProcess> StartCorpusAsync(string name, IEnumerable<string> arguments) =>
+        StartAppAsync(Paths.Output(name, name + ".dll"), arguments, agent: true, environment: null, report: false, "ready pid=");
+
     private static async Task<SampleProcess> StartAppAsync(
         string assembly, IEnumerable<string>? arguments, bool agent, IDictionary<string, string?>? environment, bool report, string readyMarker)
     {

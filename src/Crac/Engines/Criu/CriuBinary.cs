@@ -95,17 +95,30 @@ internal sealed partial record CriuBinary(string Path, Version Version)
 
     /// <summary>
     /// Runs CRIU with an argument vector (never a shell string) and returns stdout and stderr
-    /// together. A restore must not capture them (<paramref name="capture"/> false): the restored
-    /// process inherits CRIU's stdio, and would hold the capture pipe open for ever.
+    /// together. A restore must not capture them: the restored process inherits CRIU's stdio,
+    /// and would hold a capture pipe open for ever; it gives CRIU files instead (<paramref name="stdio"/>).
     /// </summary>
-    public static string Run(string path, IEnumerable<string> arguments, TimeSpan timeout, out int exitCode, bool capture = true)
+    public static string Run(string path, IEnumerable<string> arguments, TimeSpan timeout, out int exitCode, StdioFiles? stdio = null)
     {
-        var start = new ProcessStartInfo(path)
+        var start = new ProcessStartInfo(stdio is null ? path : "/bin/sh")
         {
-            RedirectStandardOutput = capture,
-            RedirectStandardError = capture,
+            RedirectStandardOutput = stdio is null,
+            RedirectStandardError = stdio is null,
             UseShellExecute = false,
         };
+        if (stdio is not null)
+        {
+            // A fixed snippet opens the files; the paths and CRIU's arguments reach it as data, never as text.
+            foreach (string argument in (string[])["-c", "exec \"$@\" <\"$CRAC_STDIN\" >>\"$CRAC_STDOUT\" 2>>\"$CRAC_STDERR\"", "crac-criu", path])
+            {
+                start.ArgumentList.Add(argument);
+            }
+
+            start.Environment["CRAC_STDIN"] = stdio.Input;
+            start.Environment["CRAC_STDOUT"] = stdio.Output;
+            start.Environment["CRAC_STDERR"] = stdio.Error;
+        }
+
         foreach (string argument in arguments)
         {
             start.ArgumentList.Add(argument);
@@ -114,8 +127,8 @@ internal sealed partial record CriuBinary(string Path, Version Version)
         try
         {
             using Process process = StartPrivately(start);
-            Task<string> stdout = capture ? process.StandardOutput.ReadToEndAsync() : Task.FromResult(string.Empty);
-            Task<string> stderr = capture ? process.StandardError.ReadToEndAsync() : Task.FromResult(string.Empty);
+            Task<string> stdout = stdio is null ? process.StandardOutput.ReadToEndAsync() : Task.FromResult(string.Empty);
+            Task<string> stderr = stdio is null ? process.StandardError.ReadToEndAsync() : Task.FromResult(string.Empty);
             if (!process.WaitForExit(timeout))
             {
                 process.Kill(entireProcessTree: true);

@@ -193,6 +193,10 @@ internal static class CheckpointCommand
             });
             WritePhases(phases);
             WriteActions(report.Actions);
+            if (report.EngineCommand is { } engineCommand)
+            {
+                Console.Out.WriteLine($"The checkpoint would run: {string.Join(' ', engineCommand)}");
+            }
             if (report.Outcome == CheckpointOutcome.KeptRunning)
             {
                 Console.Out.WriteLine($"Restore a copy with: dotnet crac restore {report.ImageDirectory}  (after stopping this process: the pid must be free)");

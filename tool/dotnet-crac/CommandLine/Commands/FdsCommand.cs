@@ -25,18 +25,14 @@ internal static class FdsCommand
             AgentClient client = selection.Connect(result);
             FdsReply fds = await client.FdsAsync(request, cancellationToken).ConfigureAwait(false);
             TargetProcess target = client.Target;
-            if (result.GetValue(blockingOnly))
-            {
-                fds = fds with { Fds = fds.Fds.Where(fd => fd.Blocking).ToArray() };
-            }
-
+            bool onlyBlocking = result.GetValue(blockingOnly);
             if (selection.Format(result) == OutputFormat.Json)
             {
-                ToolJsonContext.Write(fds, ToolJsonContext.Default.FdsReply);
+                ToolJsonContext.Write(onlyBlocking ? fds with { Fds = [.. fds.Fds.Where(fd => fd.Blocking)] } : fds, ToolJsonContext.Default.FdsReply);
             }
             else
             {
-                Console.Out.Write(Render(target, fds));
+                Console.Out.Write(Render(target, fds, onlyBlocking));
             }
 
             return ReturnCode.Ok;
@@ -44,10 +40,10 @@ internal static class FdsCommand
         return command;
     }
 
-    private static string Render(TargetProcess target, FdsReply fds)
+    private static string Render(TargetProcess target, FdsReply fds, bool onlyBlocking)
     {
         var table = new TextTable("FD", "KIND", "MODE", "VERDICT", "TARGET", "REASON");
-        foreach (FdMessage fd in fds.Fds)
+        foreach (FdMessage fd in fds.Fds.Where(fd => fd.Blocking || !onlyBlocking))
         {
             table.Add(fd.Fd.ToString(CultureInfo.InvariantCulture), WireNames.Of(fd.Kind), fd.Mode, fd.Blocking ? "BAD" : "OK", fd.Socket ?? fd.Target, fd.Reason);
         }
@@ -74,6 +70,11 @@ internal static class FdsCommand
         if (blocking > 0)
         {
             text.Append('\n');
+        }
+
+        if (fds.EngineCommand is { } command)
+        {
+            text.Append(CultureInfo.InvariantCulture, $"\nA checkpoint now would run: {string.Join(' ', command)}\n");
         }
         foreach (FdMessage fd in fds.Fds.Where(fd => fd.Origin is not null))
         {

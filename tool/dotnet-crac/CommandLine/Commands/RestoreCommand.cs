@@ -34,21 +34,30 @@ internal static class RestoreCommand
         };
         var criuPath = CriuOptions.CriuPathOption();
         var format = CommonOptions.FormatOption();
+        var output = new Option<string?>("--output")
+        {
+            Description = "Where a detached restored process writes its stdout and stderr (appended; default: where they went at checkpoint time if that was a file, else /dev/null).",
+        };
         command.Arguments.Add(directoryArgument);
         command.Arguments.Add(newArguments);
         command.Options.Add(criuPath);
+        command.Options.Add(output);
         command.Options.Add(format);
         CommandRunner.SetAction(command, (result, cancellationToken) =>
         {
             var restore = new Restore(
-                Path.GetFullPath(result.GetValue(directoryArgument)!), result.GetValue(newArguments) ?? [], result.GetValue(criuPath), result.GetValue(format));
+                Path.GetFullPath(result.GetValue(directoryArgument)!), result.GetValue(newArguments) ?? [], result.GetValue(criuPath),
+                result.GetValue(output) is { } file ? Path.GetFullPath(file) : null, result.GetValue(format));
             return restore.ExecuteAsync(cancellationToken);
         });
         return command;
     }
 
-    private sealed class Restore(string directory, string[] arguments, string? criuPath, OutputFormat format)
+    private sealed class Restore(string directory, string[] arguments, string? criuPath, string? outputFile, OutputFormat format)
     {
+        // Where a detached restored process writes: set by the restore, reported with it.
+        private StdioFiles? _stdio;
+
         public async Task<ReturnCode> ExecuteAsync(CancellationToken cancellationToken)
         {
             if (ImageDirectory.FindUnsafeOwnership(directory) is { } unsafeReason)
@@ -139,7 +148,8 @@ internal static class RestoreCommand
             {
                 if (!foreground)
                 {
-                    string output = CriuBinary.Run(criu.Path, criuArguments, TimeSpan.FromMinutes(5), out int exitCode, capture: false);
+                    _stdio = RouteStdio(metadata);
+                    string output = CriuBinary.Run(criu.Path, criuArguments, TimeSpan.FromMinutes(5), out int exitCode, _stdio);
                     double criuMilliseconds = stopwatch.Elapsed.TotalMilliseconds;
                     ImageDirectory.MakeFilesPrivate(directory);
                     if (exitCode != 0)
@@ -221,13 +231,22 @@ internal static class RestoreCommand
                 ?? (await client.StatusAsync(cancellationToken).ConfigureAwait(false)).Generation;
             if (format == OutputFormat.Json)
             {
-                ToolJsonContext.Write(new RestoreResult(target.Pid, directory, metadata.Engine, total, detached, report), ToolJsonContext.Default.RestoreResult);
+                ToolJsonContext.Write(
+                    new RestoreResult(target.Pid, directory, metadata.Engine, total, detached, report, _stdio?.Output, _stdio?.Error),
+                    ToolJsonContext.Default.RestoreResult);
             }
             else
             {
                 string how = criuMilliseconds is { } criu ? $"CRIU {Formatting.Duration(criu)}, " : string.Empty;
                 Console.Out.WriteLine(
                     $"Restored process {target.Display} from {directory} in {Formatting.Duration(total)} ({how}after-restore done), generation {generation.ToString(CultureInfo.InvariantCulture)}.");
+                if (_stdio is { } stdio)
+                {
+                    Console.Out.WriteLine(stdio.Output == stdio.Error
+                        ? $"Its stdout and stderr go to {stdio.Output}{(stdio.Output == "/dev/null" ? " (they were not a file at checkpoint time; --output <file> keeps them)" : string.Empty)}."
+                        : $"Its stdout goes to {stdio.Output}, its stderr to {stdio.Error}.");
+                }
+
                 if (report?.Failure is { } failure)
                 {
                     Console.Error.WriteLine($"Error: process {target.Display} was restored, but a restore notification failed:");
@@ -292,8 +311,24 @@ internal static class RestoreCommand
         }
 
         /// <summary>
-        /// --inherit-fd keys for the original's stdio pipes and files, so the restored process
-        /// writes to this command's stdio (and a log file that grew since does not fail the restore).
+        /// A detached restored process never holds this command's stdio (a pipeline would live as
+        /// long as it): its stdout and stderr go to --output, else where they went at checkpoint
+        /// time if that was a file (appended, so a log that grew meanwhile does not fail the
+        /// restore), else to /dev/null. CRIU hands its own stdio over (<see cref="InheritedStdio"/>).
+        /// </summary>
+        private StdioFiles RouteStdio(ImageMetadata metadata)
+        {
+            string Destination(int fd) => outputFile ?? (IsRegularFile(metadata.Stdio.ElementAtOrDefault(fd)) ? metadata.Stdio[fd]! : "/dev/null");
+            return new StdioFiles("/dev/null", Destination(1), Destination(2));
+        }
+
+        private static bool IsRegularFile(string? target) =>
+            target is not null && target.StartsWith('/') && !target.StartsWith("/dev/", StringComparison.Ordinal) && !target.EndsWith(" (deleted)", StringComparison.Ordinal);
+
+        /// <summary>
+        /// --inherit-fd keys: the original's stdio pipes and files are replaced by CRIU's own, the
+        /// files <see cref="RouteStdio"/> chose. A key names a file, not a descriptor, so /dev/null
+        /// is left alone: every descriptor on it (a policy's placeholders too) would be replaced.
         /// </summary>
         private static IEnumerable<string> InheritedStdio(ImageMetadata metadata)
         {
@@ -305,7 +340,7 @@ internal static class RestoreCommand
                 {
                     null => null,
                     _ when target.StartsWith("pipe:[", StringComparison.Ordinal) => target,
-                    _ when target.StartsWith('/') && !target.StartsWith("/dev/", StringComparison.Ordinal) => target[1..],
+                    _ when IsRegularFile(target) => target[1..],
                     _ => null,
                 };
                 if (key is not null && seen.Add(key))
