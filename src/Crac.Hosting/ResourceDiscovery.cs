@@ -21,7 +21,7 @@ internal static class ResourceDiscovery
         var hosted = new List<IResource>();
         foreach (IHostedService service in services.GetServices<IHostedService>())
         {
-            if (service is IResource resource && seen.Add(service))
+            if (service is IResource resource && !IsOurs(service.GetType()) && seen.Add(service))
             {
                 hosted.Add(resource);
             }
@@ -86,7 +86,7 @@ internal static class ResourceDiscovery
             // IEnumerable<T> resolves one instance per registration, in registration order.
             for (int i = 0; i < registrations.Count && i < instances.Count; i++)
             {
-                if (registrations[i].Lifetime == ServiceLifetime.Singleton && seen.Add(instances[i]))
+                if (registrations[i].Lifetime == ServiceLifetime.Singleton && !IsOurs(instances[i].GetType()) && seen.Add(instances[i]))
                 {
                     singletons.Add(instances[i]);
                 }
@@ -95,5 +95,9 @@ internal static class ResourceDiscovery
     }
 
     private static bool ImplementsResource(ServiceDescriptor descriptor) =>
-        !descriptor.IsKeyedService && (descriptor.ImplementationType ?? descriptor.ImplementationInstance?.GetType()) is { } type && typeof(IResource).IsAssignableFrom(type);
+        !descriptor.IsKeyedService && (descriptor.ImplementationType ?? descriptor.ImplementationInstance?.GetType()) is { } type
+            && typeof(IResource).IsAssignableFrom(type) && !IsOurs(type);
+
+    /// <summary>The integration's own resources (Kestrel's drain, the pools) have their stages already.</summary>
+    private static bool IsOurs(Type type) => type.Assembly.GetName().Name is "Crac.Hosting" or "Crac.AspNetCore";
 }

@@ -45,11 +45,18 @@ internal sealed class RedisConnections : IResource
         }
     }
 
-    internal async ValueTask OnConnectingAsync(EndPoint endPoint, Socket? socket, CancellationToken cancellationToken)
+    /// <summary>Inside a checkpoint a connect waits for the restore: a connection made now would be in the image.</summary>
+    internal async ValueTask WaitUntilConnectsAllowedAsync(CancellationToken cancellationToken)
     {
-        // Inside a checkpoint the connect waits for the restore: a connection made now would be in the image.
         await _connects.EnterAsync(cancellationToken).ConfigureAwait(false);
         _connects.Exit();
+    }
+
+    internal async ValueTask OnConnectingAsync(EndPoint endPoint, Socket? socket, CancellationToken cancellationToken)
+    {
+        // Normally open already (the wait was before the socket existed); closed only if a
+        // checkpoint began in between.
+        await WaitUntilConnectsAllowedAsync(cancellationToken).ConfigureAwait(false);
         if (socket is not null)
         {
             lock (_lock)
@@ -144,8 +151,14 @@ internal sealed class RedisConnections : IResource
     /// <summary>The transport hook: every connect passes through here.</summary>
     internal sealed class CracTunnel(Tunnel? inner) : Tunnel
     {
-        public override ValueTask<EndPoint?> GetSocketConnectEndpointAsync(EndPoint endpoint, CancellationToken cancellationToken) =>
-            inner?.GetSocketConnectEndpointAsync(endpoint, cancellationToken) ?? base.GetSocketConnectEndpointAsync(endpoint, cancellationToken);
+        // Called before the library creates the socket: a reconnect held here leaves no socket in the image.
+        public override async ValueTask<EndPoint?> GetSocketConnectEndpointAsync(EndPoint endpoint, CancellationToken cancellationToken)
+        {
+            await Instance.WaitUntilConnectsAllowedAsync(cancellationToken).ConfigureAwait(false);
+            return inner is null
+                ? await base.GetSocketConnectEndpointAsync(endpoint, cancellationToken).ConfigureAwait(false)
+                : await inner.GetSocketConnectEndpointAsync(endpoint, cancellationToken).ConfigureAwait(false);
+        }
 
         public override async ValueTask BeforeSocketConnectAsync(EndPoint endPoint, ConnectionType connectionType, Socket? socket, CancellationToken cancellationToken)
         {
