@@ -18,10 +18,12 @@ internal sealed class CracHostedService(
     HttpConnections http,
     CracMetrics metrics,
     CheckpointLog log,
-    ILoggerFactory loggers) : IHostedService
+    ILoggerFactory loggers) : IHostedService, IDisposable
 {
     // Held here, as the container holds us: the global context holds resources weakly.
     private readonly List<IResource> _kept = [];
+    private readonly List<ContainerResource> _application = [];
+    private readonly List<object> _multiplexers = [];
 
     public Task StartAsync(CancellationToken cancellationToken)
     {
@@ -40,25 +42,31 @@ internal sealed class CracHostedService(
             stages.Work.Register(hosted);
         }
 
-        foreach (IResource resource in found.Singletons)
+        foreach (IResource resource in found.Application)
         {
-            Core.GlobalContext.Register(resource);
-        }
-
-        if (found.HasScoped)
-        {
-            var scoped = new ScopedResources(services.GetRequiredService<IServiceScopeFactory>(), [.. descriptors.Where(d => !d.IsKeyedService && d.ServiceType == typeof(IResource))]);
-            _kept.Add(scoped);
-            Core.GlobalContext.Register(scoped);
+            var registered = new ContainerResource(resource);
+            _application.Add(registered);
+            Core.GlobalContext.Register(registered);
         }
 
         logger.LogInformation(
             "Checkpoint coordination: {Resources} resource(s) from the container, {Hosted} hosted service(s) that pause, background work and outbound pools registered",
-            found.Singletons.Count + (found.HasScoped ? 1 : 0), found.HostedServices.Count);
+            found.Application.Count, found.HostedServices.Count);
         return Task.CompletedTask;
     }
 
     public Task StopAsync(CancellationToken cancellationToken) => Task.CompletedTask;
+
+    /// <summary>The host is gone: its resources take no further part.</summary>
+    public void Dispose()
+    {
+        foreach (ContainerResource resource in _application)
+        {
+            resource.Stop();
+        }
+
+        RedisConnections.Instance.Forget(_multiplexers);
+    }
 
     private void Keep(HostStages.Stage stage, IResource resource)
     {
@@ -94,7 +102,8 @@ internal sealed class CracHostedService(
         if (multiplexers.Count > 0)
         {
             RedisConnections.Instance.Logger = logger;
-            RedisConnections.Instance.Multiplexers.AddRange(multiplexers);
+            RedisConnections.Instance.Watch(multiplexers);
+            _multiplexers.AddRange(multiplexers);
             RedisConnections.Instance.EnsureRegistered();
         }
     }

@@ -5,15 +5,17 @@ using Microsoft.Extensions.Logging;
 namespace Crac.Hosting;
 
 /// <summary>
-/// Finds the container's resources: singletons registered as <see cref="IResource"/> or whose
-/// implementation is one (registered with the global context, kept alive by the container),
-/// scoped and transient <see cref="IResource"/> registrations (created in a scope of their own
-/// for each notification), and hosted services that implement <see cref="IResource"/> (they
-/// pause with background work, after the server's requests are drained).
+/// Finds the container's resources, in registration order: singletons registered as
+/// <see cref="IResource"/> or whose implementation is one (registered with the global context,
+/// kept alive by the container); scoped and transient <see cref="IResource"/> registrations
+/// (then all <see cref="IResource"/> registrations go through one <see cref="ScopedResources"/>,
+/// which creates them in a scope of their own for each notification); and hosted services that
+/// implement <see cref="IResource"/> (they pause with background work, after the server's requests
+/// are drained). The integration's own resources are left out: they have their stages already.
 /// </summary>
 internal static class ResourceDiscovery
 {
-    public sealed record Found(IReadOnlyList<IResource> Singletons, IReadOnlyList<IResource> HostedServices, bool HasScoped);
+    public sealed record Found(IReadOnlyList<IResource> Application, IReadOnlyList<IResource> HostedServices);
 
     public static Found Discover(IServiceProvider services, IReadOnlyList<ServiceDescriptor> descriptors, ILogger logger)
     {
@@ -27,75 +29,78 @@ internal static class ResourceDiscovery
             }
         }
 
-        var singletons = new List<IResource>();
-        bool hasScoped = false;
+        var application = new List<IResource>();
         List<ServiceDescriptor> asResource = [.. descriptors.Where(d => !d.IsKeyedService && d.ServiceType == typeof(IResource))];
-        if (asResource.Count > 0)
-        {
-            hasScoped = asResource.Any(d => d.Lifetime != ServiceLifetime.Singleton);
-            if (hasScoped)
-            {
-                // A scoped registration cannot be resolved from the root: resolve them all in a
-                // scope, which hands out the root's singletons as they are.
-                using IServiceScope scope = services.CreateScope();
-                AddSingletons(scope.ServiceProvider.GetServices<IResource>().ToList(), asResource);
-            }
-            else
-            {
-                AddSingletons(services.GetServices<IResource>().ToList(), asResource);
-            }
-        }
+        bool anyScoped = asResource.Any(d => d.Lifetime != ServiceLifetime.Singleton);
+        List<IResource>? resolvedAsResource = null;
+        var instancesByType = new Dictionary<Type, List<object?>>();
+        bool groupAdded = false;
 
-        // Singletons registered under another type whose implementation is a resource.
-        foreach (IGrouping<Type, ServiceDescriptor> group in descriptors
-            .Where(d => !d.IsKeyedService && d.ServiceType != typeof(IResource) && d.ServiceType != typeof(IHostedService))
-            .GroupBy(d => d.ServiceType))
+        foreach (ServiceDescriptor descriptor in descriptors)
         {
-            List<ServiceDescriptor> registrations = [.. group];
-            if (!registrations.Any(d => d.Lifetime == ServiceLifetime.Singleton && ImplementsResource(d)))
+            if (descriptor.IsKeyedService || descriptor.ServiceType == typeof(IHostedService) || descriptor.ServiceType.ContainsGenericParameters)
             {
                 continue;
             }
 
-            if (group.Key.ContainsGenericParameters)
+            if (descriptor.ServiceType == typeof(IResource))
+            {
+                if (anyScoped)
+                {
+                    // A scoped registration cannot be resolved from the root, nor one element of an
+                    // enumerable on its own: the whole group is notified through one scope each time.
+                    if (!groupAdded)
+                    {
+                        application.Add(new ScopedResources(services.GetRequiredService<IServiceScopeFactory>(), asResource));
+                        groupAdded = true;
+                    }
+
+                    continue;
+                }
+
+                // IEnumerable<T> resolves one instance per registration, in registration order.
+                resolvedAsResource ??= [.. services.GetServices<IResource>()];
+                int index = asResource.IndexOf(descriptor);
+                if (index < resolvedAsResource.Count && !IsOurs(resolvedAsResource[index].GetType()) && seen.Add(resolvedAsResource[index]))
+                {
+                    application.Add(resolvedAsResource[index]);
+                }
+
+                continue;
+            }
+
+            if (!ImplementsResource(descriptor))
             {
                 continue;
             }
 
-            List<object?> instances = registrations.Count == 1 ? [services.GetService(group.Key)] : [.. services.GetServices(group.Key)];
-            for (int i = 0; i < registrations.Count && i < instances.Count; i++)
+            if (descriptor.Lifetime != ServiceLifetime.Singleton)
             {
-                if (registrations[i].Lifetime == ServiceLifetime.Singleton && instances[i] is IResource resource && seen.Add(resource))
-                {
-                    singletons.Add(resource);
-                }
+                logger.LogWarning(
+                    "{Service} implements IResource but is registered as {Lifetime} under {ServiceType}: it is not notified. Register it as a singleton, or as IResource to have it created for each notification.",
+                    descriptor.ImplementationType, descriptor.Lifetime, descriptor.ServiceType);
+                continue;
+            }
+
+            if (!instancesByType.TryGetValue(descriptor.ServiceType, out List<object?>? instances))
+            {
+                int registrations = descriptors.Count(d => !d.IsKeyedService && d.ServiceType == descriptor.ServiceType);
+                instances = registrations == 1 ? [services.GetService(descriptor.ServiceType)] : [.. services.GetServices(descriptor.ServiceType)];
+                instancesByType[descriptor.ServiceType] = instances;
+            }
+
+            int position = descriptors.Where(d => !d.IsKeyedService && d.ServiceType == descriptor.ServiceType).ToList().IndexOf(descriptor);
+            if (position < instances.Count && instances[position] is IResource resource && seen.Add(resource))
+            {
+                application.Add(resource);
             }
         }
 
-        foreach (ServiceDescriptor scoped in descriptors.Where(d => d.Lifetime != ServiceLifetime.Singleton && d.ServiceType != typeof(IResource) && ImplementsResource(d)))
-        {
-            logger.LogWarning(
-                "{Service} implements IResource but is registered as {Lifetime} under {ServiceType}: it is not notified. Register it as a singleton, or as IResource to have it created for each notification.",
-                scoped.ImplementationType, scoped.Lifetime, scoped.ServiceType);
-        }
-
-        return new Found(singletons, hosted, hasScoped);
-
-        void AddSingletons(List<IResource> instances, List<ServiceDescriptor> registrations)
-        {
-            // IEnumerable<T> resolves one instance per registration, in registration order.
-            for (int i = 0; i < registrations.Count && i < instances.Count; i++)
-            {
-                if (registrations[i].Lifetime == ServiceLifetime.Singleton && !IsOurs(instances[i].GetType()) && seen.Add(instances[i]))
-                {
-                    singletons.Add(instances[i]);
-                }
-            }
-        }
+        return new Found(application, hosted);
     }
 
     private static bool ImplementsResource(ServiceDescriptor descriptor) =>
-        !descriptor.IsKeyedService && (descriptor.ImplementationType ?? descriptor.ImplementationInstance?.GetType()) is { } type
+        (descriptor.ImplementationType ?? descriptor.ImplementationInstance?.GetType()) is { } type
             && typeof(IResource).IsAssignableFrom(type) && !IsOurs(type);
 
     /// <summary>The integration's own resources (Kestrel's drain, the pools) have their stages already.</summary>

@@ -4,8 +4,8 @@ using Microsoft.Extensions.DependencyInjection;
 namespace Crac.Hosting;
 
 /// <summary>
-/// The scoped and transient <see cref="IResource"/> registrations: for each notification they are
-/// created in a DI scope of their own (so after-restore work can use a DbContext or any scoped
+/// The <see cref="IResource"/> registrations when some are scoped or transient: for each
+/// notification those are created in a DI scope of their own (so after-restore work can use a DbContext or any scoped
 /// service), called in the global context's order, and the scope is disposed after.
 /// </summary>
 internal sealed class ScopedResources(IServiceScopeFactory scopes, IReadOnlyList<ServiceDescriptor> registrations) : IResource
@@ -18,14 +18,8 @@ internal sealed class ScopedResources(IServiceScopeFactory scopes, IReadOnlyList
     {
         await using AsyncServiceScope scope = scopes.CreateAsyncScope();
         List<IResource> all = [.. scope.ServiceProvider.GetServices<IResource>()];
-        var mine = new List<IResource>();
-        for (int i = 0; i < registrations.Count && i < all.Count; i++)
-        {
-            if (registrations[i].Lifetime != ServiceLifetime.Singleton)
-            {
-                mine.Add(all[i]);
-            }
-        }
+        // Every IResource registration, in registration order; singletons are the container's own instances.
+        var mine = new List<IResource>(all);
 
         if (before)
         {
@@ -61,5 +55,5 @@ internal sealed class ScopedResources(IServiceScopeFactory scopes, IReadOnlyList
         failures.ThrowIfAny();
     }
 
-    public override string ToString() => $"the container's scoped and transient IResource services ({registrations.Count(r => r.Lifetime != ServiceLifetime.Singleton)})";
+    public override string ToString() => $"the container's IResource services ({registrations.Count}, some scoped or transient)";
 }

@@ -31,8 +31,27 @@ internal sealed class RedisConnections : IResource
     {
     }
 
-    /// <summary>The container's multiplexers, checked at each checkpoint (set by AddCrac).</summary>
-    internal List<object> Multiplexers { get; } = [];
+    /// <summary>The containers' multiplexers, checked at each checkpoint (added by AddCrac, removed when the host is disposed).</summary>
+    private List<object> Multiplexers { get; } = [];
+
+    public void Watch(IEnumerable<object> multiplexers)
+    {
+        lock (_lock)
+        {
+            Multiplexers.AddRange(multiplexers);
+        }
+    }
+
+    public void Forget(IEnumerable<object> multiplexers)
+    {
+        lock (_lock)
+        {
+            foreach (object multiplexer in multiplexers)
+            {
+                Multiplexers.Remove(multiplexer);
+            }
+        }
+    }
 
     internal ILogger? Logger { get; set; }
 
@@ -79,9 +98,22 @@ internal sealed class RedisConnections : IResource
         }
 
         var untunnelled = new List<string>();
-        foreach (object multiplexer in Multiplexers)
+        object[] multiplexers;
+        lock (_lock)
         {
-            CheckTunnelled(multiplexer, open, untunnelled);
+            multiplexers = [.. Multiplexers];
+        }
+
+        foreach (object multiplexer in multiplexers)
+        {
+            try
+            {
+                CheckTunnelled(multiplexer, open, untunnelled);
+            }
+            catch (ObjectDisposedException)
+            {
+                // Its host is gone: nothing of it goes into the image.
+            }
         }
 
         if (untunnelled.Count > 0)
