@@ -24,6 +24,9 @@ internal sealed class AgentCommandTable : IEnumerable<AgentCommand>
             : throw new AgentRequestException(AgentErrorCode.UnknownCommand,
                 $"Unknown command '{command}'. The commands are: {string.Join(", ", _handlers.Keys)}.");
 
+    /// <summary>Whether running the command again is harmless (an unknown one changes nothing).</summary>
+    public bool IsIdempotent(string command) => !_handlers.TryGetValue(command, out var handler) || handler.Command.Idempotent;
+
     public IEnumerator<AgentCommand> GetEnumerator() => _handlers.Values.Select(h => h.Command).GetEnumerator();
 
     IEnumerator IEnumerable.GetEnumerator() => GetEnumerator();

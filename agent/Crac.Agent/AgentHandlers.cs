@@ -17,7 +17,7 @@ internal static class AgentHandlers
     {
         { AgentCommands.Help, _ => HelpReply.Describe(AgentVersion) },
         { AgentCommands.Status, _ => StatusReply.Capture(AgentVersion) },
-        { AgentCommands.Fds, _ => FdsReply.Capture() },
+        { AgentCommands.Fds, FdsReply.Capture },
         { AgentCommands.Checkpoint, request => StartCheckpoint(request, events) },
         { AgentCommands.Outcome, Outcome },
         { AgentCommands.Resume, Resume },

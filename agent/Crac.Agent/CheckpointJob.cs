@@ -43,7 +43,7 @@ internal sealed class CheckpointJob : ICheckpointObserver
         CheckpointOptions options = request.ToOptions();
         try
         {
-            ResolvedCheckpointOptions resolved = CheckpointSettings.Resolve(options);
+            ResolvedCheckpointOptions resolved = CheckpointSettings.Resolve(options) with { OperatorPolicies = request.Policies };
             return new CheckpointJob(id, resolved, resolved.Limits, events);
         }
         catch (ArgumentException exception)

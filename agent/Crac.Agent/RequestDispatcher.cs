@@ -6,7 +6,13 @@ namespace Crac.Agent;
 /// <summary>Decodes a request from provider arguments, dispatches it through the handler table and writes the reply.</summary>
 internal sealed class RequestDispatcher(AgentEventSource events)
 {
+    // Replies to requests that change something, by request id: a client that asks again (its first
+    // attempt went unanswered) gets the first reply, and the checkpoint is not started twice.
+    private const int RememberedReplies = 32;
+
     private readonly AgentCommandTable _handlers = AgentHandlers.Create(events);
+    private readonly Dictionary<string, AgentReply> _replies = new(StringComparer.Ordinal);
+    private readonly Queue<string> _replyOrder = new();
 
     public void Dispatch(IDictionary<string, string?> arguments)
     {
@@ -22,7 +28,18 @@ internal sealed class RequestDispatcher(AgentEventSource events)
         }
 
         string command = string.Empty;
-        AgentReply reply;
+        AgentReply? reply;
+        lock (_replies)
+        {
+            _replies.TryGetValue(requestId, out reply);
+        }
+
+        if (reply is not null)
+        {
+            Send(reply);
+            return;
+        }
+
         try
         {
             command = Decode(arguments, AgentProtocol.ArgumentKeys.Command) ?? string.Empty;
@@ -46,7 +63,27 @@ internal sealed class RequestDispatcher(AgentEventSource events)
             reply = Refusal(requestId, command, AgentErrorCode.Internal, $"The agent failed on '{command}': {exception.GetType().Name}: {exception.Message}");
         }
 
+        if (!_handlers.IsIdempotent(command))
+        {
+            Remember(reply);
+        }
+
         Send(reply);
+    }
+
+    private void Remember(AgentReply reply)
+    {
+        lock (_replies)
+        {
+            if (_replies.TryAdd(reply.RequestId, reply))
+            {
+                _replyOrder.Enqueue(reply.RequestId);
+                while (_replyOrder.Count > RememberedReplies)
+                {
+                    _replies.Remove(_replyOrder.Dequeue());
+                }
+            }
+        }
     }
 
     private static string? Decode(IDictionary<string, string?> arguments, string key) =>

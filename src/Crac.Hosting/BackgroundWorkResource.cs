@@ -4,37 +4,24 @@ using Microsoft.Extensions.Logging;
 
 namespace Crac.Hosting;
 
-/// <summary>Closes the <see cref="BackgroundWork"/> gate before a checkpoint and opens it after the restore.</summary>
+/// <summary>Closes the <see cref="BackgroundWork"/> gate before a checkpoint (waiting for the units in progress) and opens it after the restore.</summary>
 internal sealed class BackgroundWorkResource(BackgroundWork work, ILogger<BackgroundWork> logger) : IResource
 {
     public async Task BeforeCheckpointAsync(Context context, CancellationToken cancellationToken)
     {
-        int running = work.Gate.Running;
         long started = Stopwatch.GetTimestamp();
-        try
-        {
-            await work.Gate.CloseAsync(cancellationToken).ConfigureAwait(false);
-        }
-        catch (OperationCanceledException) when (cancellationToken.IsCancellationRequested)
-        {
-            throw new TimeoutException(
-                $"Background work did not pause: {work.Gate.Running} unit(s) begun with BackgroundWork.BeginAsync were still running at the checkpoint timeout. " +
-                "Make them honour their cancellation token, keep units short, or raise the timeout.");
-        }
-
-        string description = running == 0
-            ? "background work paused (none was running)"
-            : $"background work paused after {running} running unit(s) ended ({Stopwatch.GetElapsedTime(started).TotalMilliseconds:0} ms)";
+        await work.Gate.BeforeCheckpointAsync(context, cancellationToken).ConfigureAwait(false);
+        string description = string.Create(System.Globalization.CultureInfo.InvariantCulture,
+            $"background work paused ({Stopwatch.GetElapsedTime(started).TotalMilliseconds:0} ms for the units in progress to end); new units wait for the restore");
         CheckpointActions.Record("hosting", description);
-        logger.LogInformation("Checkpoint: {Description}; new units wait until the restore", description);
+        logger.LogInformation("Checkpoint: {Description}", description);
     }
 
-    public Task AfterRestoreAsync(Context context, CancellationToken cancellationToken)
+    public async Task AfterRestoreAsync(Context context, CancellationToken cancellationToken)
     {
-        work.Gate.Open();
+        await work.Gate.AfterRestoreAsync(context, cancellationToken).ConfigureAwait(false);
         logger.LogInformation("Restore: background work resumed");
-        return Task.CompletedTask;
     }
 
-    public override string ToString() => "background work (BackgroundWork)";
+    public override string ToString() => work.Gate.Name;
 }

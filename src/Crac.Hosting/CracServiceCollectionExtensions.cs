@@ -31,7 +31,7 @@ public static class CracServiceCollectionExtensions
 
         services.AddSingleton(new RegisteredServices(services));
         services.TryAddSingleton<HostStages>();
-        services.TryAddSingleton(new BackgroundWork(new MonitorWorkGate()));
+        services.TryAddSingleton(new BackgroundWork());
         services.TryAddSingleton<HttpConnections>();
         services.TryAddSingleton<CracMetrics>();
         services.TryAddSingleton<CheckpointLog>();

@@ -18,8 +18,13 @@ public static class Core
     /// </summary>
     public static Context GlobalContext => Coordinator.Global;
 
-    /// <summary>The coordination state: engine, checkpointability, generation, restore time, last outcome.</summary>
-    public static CracStatus Status => Coordinator.GetStatus();
+    /// <summary>
+    /// The coordination state: engine, checkpointability, generation, restore time, last outcome.
+    /// <see cref="Management.Checkpointability.Ready"/> means what a dry run would check short of
+    /// asking the resources passes now: the configuration, the engine's preflight, the resource
+    /// policies and every file descriptor (which this reads, so it is not free).
+    /// </summary>
+    public static CracStatus Status => CracStatus.Capture(Readiness.Assess());
 
     /// <summary>
     /// Checkpoints the process and returns once it is restored (or, for a failed checkpoint, once

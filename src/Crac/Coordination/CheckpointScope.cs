@@ -43,8 +43,20 @@ internal sealed class CheckpointScope
     /// <summary>Some resource already failed: later ones should report problems but change nothing.</summary>
     public bool Failing { get; set; }
 
+    /// <summary>The engine's preflight found problems: the checkpoint fails whatever the resources do.</summary>
+    public bool PreflightFailed { get; set; }
+
     /// <summary>The process is a restored one (not the original carrying on after a failed or kept-running checkpoint).</summary>
     public bool Restored { get; set; }
+
+    /// <summary>What the engine's image takes along as it is: the fd verdicts follow it.</summary>
+    public Engines.ImageCapabilities Capabilities { get; set; } = Engines.ImageCapabilities.CriuDefaults;
+
+    /// <summary>What the fd checks found that decides the engine's automatic flags; unknown until they ran.</summary>
+    public Engines.FdSummary FdSummary { get; set; } = Engines.FdSummary.Unknown;
+
+    /// <summary>The operator's policies for this checkpoint only, ahead of the application's.</summary>
+    public PolicyText? OperatorPolicies { get; set; }
 
     /// <summary>What was done automatically during this checkpoint, in order (see <see cref="CheckpointActions"/>).</summary>
     public List<CheckpointAction> Actions { get; } = [];

@@ -4,7 +4,6 @@ using Crac.Configuration;
 using Crac.Diagnostics;
 using Crac.Engines;
 using Crac.Interop;
-using Crac.Management;
 
 namespace Crac.Coordination;
 
@@ -104,33 +103,6 @@ internal static class Coordinator
         return Refused(engineName, dryRun, reason);
     }
 
-    public static CracStatus GetStatus()
-    {
-        string engineName = CracSettings.ConfiguredEngineName;
-        CheckpointEngine? engine = CheckpointEngines.Find(engineName);
-        (Checkpointability status, string? reason) = engine switch
-        {
-            null => (Checkpointability.ReadyLater, CheckpointEngines.UnknownEngineMessage(engineName)),
-            _ when IsRunning => (Checkpointability.ReadyLater, $"A checkpoint is in progress ({WireNames.Of(State.CurrentPhase ?? CheckpointPhase.Starting)})."),
-            _ => engine.GetCheckpointability(),
-        };
-
-        return new CracStatus
-        {
-            Engine = engine?.Name ?? engineName,
-            Checkpointability = status,
-            Reason = reason,
-            Generation = State.Generation,
-            RestoreTime = State.RestoreTime,
-            UptimeSinceRestore = State.UptimeSinceRestore,
-            LastRestoreDuration = State.LastRestoreDuration,
-            LastCheckpointOutcome = WireNames.Of(State.LastOutcome),
-            LastCheckpointEngine = State.LastEngine,
-            LastCheckpointTime = State.LastCheckpointTime,
-            LastCheckpointError = State.LastError,
-        };
-    }
-
     private static async Task<CheckpointReport> RunResolvedAsync(
         ResolvedCheckpointOptions options, CheckpointTrigger trigger, PhaseTracker observer, CancellationToken cancellationToken)
     {
@@ -154,7 +126,12 @@ internal static class Coordinator
             }
         }
 
+        // The engine settles how it takes the image first: the fd checks judge by it.
+        EnginePlan plan = options.Engine.Preflight(options);
         CheckpointScope scope = CheckpointScope.Enter(options.Limits, options.DryRun, cancellationToken);
+        scope.Capabilities = plan.Capabilities;
+        scope.OperatorPolicies = options.OperatorPolicies;
+        scope.PreflightFailed = plan.Problems.Count > 0;
         Volatile.Write(ref _runningScope, scope);
         try
         {
@@ -171,7 +148,6 @@ internal static class Coordinator
                 }
             }).ConfigureAwait(false);
 
-            EnginePlan plan = options.Engine.Preflight(options);
             foreach (Exception problem in plan.Problems)
             {
                 checkpointFailures.Add(problem);
@@ -190,7 +166,7 @@ internal static class Coordinator
 
                 await TimePhaseAsync(options.Engine.TakesImage ? CheckpointPhase.Checkpoint : CheckpointPhase.SimulatedCheckpoint, async () =>
                 {
-                    var request = new EngineRequest(options, plan, trigger, State.Generation, observer, scope.Deadline.Token);
+                    var request = new EngineRequest(options, plan, trigger, State.Generation, scope.FdSummary, observer, scope.Deadline.Token);
                     engineResult = await options.Engine.CheckpointAsync(request).ConfigureAwait(false);
                 }).ConfigureAwait(false);
 
@@ -241,6 +217,7 @@ internal static class Coordinator
             CheckpointScope.Exit();
         }
 
+        FdSummary fdSummary = scope.FdSummary;
         IReadOnlyList<CheckpointAction> actions;
         lock (scope.Actions)
         {
@@ -270,6 +247,7 @@ internal static class Coordinator
             Generation = State.Generation,
             Phases = phases,
             Actions = actions,
+            EngineCommand = options.DryRun && !checkpointFailures.HasException ? options.Engine.DescribeCommand(options, plan, fdSummary) : null,
         };
         Completed?.Invoke(report);
         return report;

@@ -43,7 +43,7 @@ internal sealed class GlobalContext : Context
         {
             if (CheckpointScope.Current is { } scope)
             {
-                scope.Failing = failures.HasException;
+                scope.Failing = scope.PreflightFailed || failures.HasException;
             }
 
             try

@@ -1,5 +1,4 @@
 using Crac.Configuration;
-using Crac.Management;
 
 namespace Crac.Engines;
 
@@ -23,8 +22,8 @@ internal abstract class CheckpointEngine
     /// <summary>Whether the heap is compacted and trimmed before the image is taken, so it is small.</summary>
     public virtual bool CompactsHeap(EngineOptionValues options) => false;
 
-    /// <summary>The engine's view of whether a checkpoint can be taken now. Advisory.</summary>
-    public virtual (Checkpointability Status, string? Reason) GetCheckpointability() => (Checkpointability.Ready, null);
+    /// <summary>Why this engine could not take a checkpoint now, beyond what its preflight finds; null when it could.</summary>
+    public virtual string? NotReadyReason() => null;
 
     /// <summary>
     /// Settles how this checkpoint will be taken and finds what would make it fail, without
@@ -33,6 +32,9 @@ internal abstract class CheckpointEngine
     /// plan then goes to <see cref="CheckpointAsync"/>, so nothing is resolved twice.
     /// </summary>
     public virtual EnginePlan Preflight(ResolvedCheckpointOptions options) => EnginePlan.Empty;
+
+    /// <summary>For a dry run: the command that would take the image, as it would run, or null for an engine that runs none.</summary>
+    public virtual IReadOnlyList<string>? DescribeCommand(ResolvedCheckpointOptions options, EnginePlan plan, FdSummary summary) => null;
 
     public abstract Task<EngineResult> CheckpointAsync(EngineRequest request);
 }

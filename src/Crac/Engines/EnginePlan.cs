@@ -4,4 +4,7 @@ namespace Crac.Engines;
 internal record EnginePlan(IReadOnlyList<Exception> Problems)
 {
     public static readonly EnginePlan Empty = new([]);
+
+    /// <summary>What the image takes along as it is: the fd verdicts follow it.</summary>
+    public virtual ImageCapabilities Capabilities => ImageCapabilities.CriuDefaults;
 }

@@ -55,6 +55,9 @@ internal sealed record ImageMetadata
     /// <summary>How CRIU dumped the image, so the restore passes matching flags.</summary>
     public Criu.CriuSettings? Criu { get; init; }
 
+    /// <summary>The process's children and their descendants at checkpoint time: CRIU dumps them with it and restores them with their pids.</summary>
+    public IReadOnlyList<int> ChildPids { get; init; } = [];
+
     /// <summary>What fds 0, 1 and 2 pointed at (the /proc/self/fd links), to hand the restorer's own stdio in their place.</summary>
     public IReadOnlyList<string?> Stdio { get; init; } = [];
 
@@ -81,6 +84,7 @@ internal sealed record ImageMetadata
             CgroupMemoryMax = memoryMax,
             CriuVersion = criuVersion,
             Stdio = [.. Enumerable.Range(0, 3).Select(fd => Procfs.ReadFdTarget(Environment.ProcessId, fd))],
+            ChildPids = Procfs.ReadDescendants(Environment.ProcessId),
         };
     }
 

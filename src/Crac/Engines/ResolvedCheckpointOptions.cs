@@ -11,6 +11,9 @@ internal sealed record ResolvedCheckpointOptions(
     bool DryRun,
     bool KeepRunning)
 {
+    /// <summary>The operator's resource policies for this checkpoint only (dotnet crac checkpoint --policies).</summary>
+    public PolicyText? OperatorPolicies { get; init; }
+
     /// <summary>Every time limit of this checkpoint, by the one rule that derives them from its timeout.</summary>
     public CheckpointLimits Limits { get; } = CheckpointLimits.For(Timeout);
 }

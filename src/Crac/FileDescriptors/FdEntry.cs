@@ -22,11 +22,23 @@ internal sealed record FdEntry
 
     public SocketEndpoint? Socket { get; init; }
 
-    /// <summary>Whether fdinfo lists a lock (flock or POSIX) held through this descriptor.</summary>
-    public bool HasLock => Lock != FdLock.None;
+    /// <summary>The locks fdinfo lists for this descriptor (a .NET FileStream takes a flock).</summary>
+    public IReadOnlyList<FileLock> Locks { get; init; } = [];
 
-    /// <summary>The flock held through this descriptor (a .NET FileStream takes one).</summary>
-    public FdLock Lock { get; init; }
+    public bool HasLock => Locks.Count > 0;
+
+    /// <summary>For a file: its hard links; 0 when it was deleted while open.</summary>
+    public uint LinkCount { get; init; }
+
+    /// <summary>For a file: its size in bytes.</summary>
+    public long Size { get; init; }
+
+    /// <summary>For a device: its major and minor numbers.</summary>
+    public uint DeviceMajor { get; init; }
+
+    public uint DeviceMinor { get; init; }
+
+    public bool IsDeleted => Kind == FdKind.File && LinkCount == 0;
 
     public bool CloseOnExec => (Flags & Libc.O_CLOEXEC) != 0;
 

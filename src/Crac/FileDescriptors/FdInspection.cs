@@ -1,3 +1,5 @@
+using Crac.Engines;
+
 namespace Crac.FileDescriptors;
 
 /// <summary>Scans this process's descriptors and judges each: the verdicts `fds`, `status` and a checkpoint share.</summary>
@@ -7,7 +9,8 @@ internal static class FdInspection
     private static readonly TimeSpan SettleDelay = TimeSpan.FromMilliseconds(20);
 
     /// <summary>Scans and judges every descriptor now.</summary>
-    public static IReadOnlyList<FdAssessment> AssessAll(ResourcePolicies? policies) => FdClassifier.Assess(FdScanner.Scan(), policies);
+    public static IReadOnlyList<FdAssessment> AssessAll(ImageCapabilities capabilities, PolicySet policies) =>
+        FdClassifier.Assess(FdScanner.Scan(), capabilities, policies);
 
     /// <summary>
     /// Judges every descriptor for a checkpoint, taking a second look when any blocks. The JVM
@@ -15,7 +18,8 @@ internal static class FdInspection
     /// caught mid-way (a file between its open and close, a pipe between its two closes) is no
     /// leak. Only what blocks in both looks, with the same fd and inode, fails the checkpoint.
     /// </summary>
-    public static IReadOnlyList<FdAssessment> AssessSettled(ResourcePolicies? policies) => Settle(() => AssessAll(policies), SettleDelay);
+    public static IReadOnlyList<FdAssessment> AssessSettled(ImageCapabilities capabilities, PolicySet policies) =>
+        Settle(() => AssessAll(capabilities, policies), SettleDelay);
 
     internal static IReadOnlyList<FdAssessment> Settle(Func<IReadOnlyList<FdAssessment>> assess, TimeSpan delay)
     {

@@ -37,6 +37,8 @@ internal enum FdKind
     TimerFd,
     [JsonStringEnumMemberName("pidfd")]
     PidFd,
+    [JsonStringEnumMemberName("fanotify")]
+    Fanotify,
     [JsonStringEnumMemberName("anon inode")]
     AnonInode,
     [JsonStringEnumMemberName("character device")]

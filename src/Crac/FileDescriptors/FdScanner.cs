@@ -54,16 +54,22 @@ internal static class FdScanner
             return null;
         }
 
-        (int flags, long position, ulong inode, FdLock fileLock) = ReadFdInfo(fd);
+        (int flags, long position, ulong inode, IReadOnlyList<FileLock> locks) = ReadFdInfo(fd);
         FdKind kind;
         SocketEndpoint? socket = null;
+        Libc.StatX stat = default;
         if (target.StartsWith("socket:", StringComparison.Ordinal))
         {
             socket = DescribeSocket(fd);
             kind = socket?.Family switch
             {
                 "unix" => FdKind.UnixSocket,
-                "inet" or "inet6" => socket.Type == "dgram" ? FdKind.UdpSocket : FdKind.TcpSocket,
+                "inet" or "inet6" => socket.Type switch
+                {
+                    "stream" => FdKind.TcpSocket,
+                    "dgram" => FdKind.UdpSocket,
+                    _ => FdKind.Socket,
+                },
                 _ => FdKind.Socket,
             };
             inode = BracketedNumber(target) ?? inode;
@@ -83,6 +89,7 @@ internal static class FdScanner
                 "anon_inode:[signalfd]" => FdKind.SignalFd,
                 "anon_inode:[timerfd]" => FdKind.TimerFd,
                 "anon_inode:[pidfd]" => FdKind.PidFd,
+                "anon_inode:[fanotify]" => FdKind.Fanotify,
                 _ => FdKind.AnonInode,
             };
         }
@@ -90,7 +97,7 @@ internal static class FdScanner
         {
             kind = FdKind.Memfd;
         }
-        else if (Libc.statx(Libc.AT_FDCWD, $"/proc/self/fd/{fd}", 0, Libc.STATX_BASIC_STATS, out Libc.StatX stat) == 0)
+        else if (Libc.statx(Libc.AT_FDCWD, $"/proc/self/fd/{fd}", 0, Libc.STATX_BASIC_STATS, out stat) == 0)
         {
             inode = stat.Inode;
             kind = (stat.Mode & Libc.S_IFMT) switch
@@ -117,16 +124,20 @@ internal static class FdScanner
             Position = position,
             Inode = inode,
             Socket = socket,
-            Lock = fileLock,
+            Locks = locks,
+            LinkCount = stat.LinkCount,
+            Size = (long)stat.Size,
+            DeviceMajor = stat.RdevMajor,
+            DeviceMinor = stat.RdevMinor,
         };
     }
 
-    private static (int Flags, long Position, ulong Inode, FdLock Lock) ReadFdInfo(int fd)
+    private static (int Flags, long Position, ulong Inode, IReadOnlyList<FileLock> Locks) ReadFdInfo(int fd)
     {
         int flags = 0;
         long position = 0;
         ulong inode = 0;
-        FdLock fileLock = FdLock.None;
+        List<FileLock>? locks = null;
         try
         {
             foreach (string line in File.ReadLines($"/proc/self/fdinfo/{fd}"))
@@ -150,8 +161,7 @@ internal static class FdScanner
                         ulong.TryParse(value, NumberStyles.None, CultureInfo.InvariantCulture, out inode);
                         break;
                     case "lock":
-                        // e.g. "1: FLOCK  ADVISORY  WRITE 1234 00:2a:5678 0 EOF"
-                        fileLock = value.Contains("WRITE", StringComparison.Ordinal) ? FdLock.Exclusive : FdLock.Shared;
+                        (locks ??= []).Add(FileLock.Parse(value.ToString()));
                         break;
                 }
             }
@@ -161,7 +171,7 @@ internal static class FdScanner
             // Closed meanwhile; the caller still has the link target.
         }
 
-        return (flags, position, inode, fileLock);
+        return (flags, position, inode, (IReadOnlyList<FileLock>?)locks ?? []);
     }
 
     private static unsafe SocketEndpoint? DescribeSocket(int fd)
@@ -191,6 +201,7 @@ internal static class FdScanner
             Libc.SOCK_STREAM => "stream",
             Libc.SOCK_DGRAM => "dgram",
             Libc.SOCK_SEQPACKET => "seqpacket",
+            Libc.SOCK_RAW => "raw",
             _ => type.ToString(CultureInfo.InvariantCulture),
         };
         switch (domain)
@@ -203,10 +214,12 @@ internal static class FdScanner
                     LocalPath = hasLocal ? UnixPath(localAddress) : null,
                     RemotePath = hasRemote ? UnixPath(remoteAddress) : null,
                     Listening = accepting != 0,
+                    PeerPid = PeerPid(fd),
                 };
             case Libc.AF_INET or Libc.AF_INET6:
                 (string? localIp, int? localPort) = hasLocal ? InetAddress(localAddress) : (null, null);
                 (string? remoteIp, int? remotePort) = hasRemote ? InetAddress(remoteAddress) : (null, null);
+                (TcpState? state, int? backlog) = type == Libc.SOCK_STREAM ? TcpInfo(fd) : (null, null);
                 return new SocketEndpoint
                 {
                     Family = domain == Libc.AF_INET ? "inet" : "inet6",
@@ -216,10 +229,42 @@ internal static class FdScanner
                     RemoteAddress = remoteIp,
                     RemotePort = remotePort,
                     Listening = accepting != 0,
+                    TcpState = state,
+                    Backlog = backlog,
                 };
             default:
-                return new SocketEndpoint { Family = domain.ToString(CultureInfo.InvariantCulture), Type = typeName, Listening = accepting != 0 };
+                return new SocketEndpoint { Family = FamilyName(domain), Type = typeName, Listening = accepting != 0 };
         }
+    }
+
+    private static string FamilyName(int domain) => domain switch
+    {
+        Libc.AF_NETLINK => "netlink",
+        Libc.AF_PACKET => "packet",
+        _ => domain.ToString(CultureInfo.InvariantCulture),
+    };
+
+    /// <summary>The state of a TCP socket, and for a listener the connections waiting in its accept backlog (TCP_INFO).</summary>
+    private static unsafe (TcpState? State, int? Backlog) TcpInfo(int fd)
+    {
+        // struct tcp_info: u8 tcpi_state at 0; for a listener, tcpi_unacked (u32 at 24) is the accept backlog's length.
+        byte* info = stackalloc byte[104];
+        int length = 104;
+        if (Libc.getsockopt(fd, Libc.IPPROTO_TCP, Libc.TCP_INFO, (int*)info, &length) != 0 || length < 28)
+        {
+            return (null, null);
+        }
+
+        var state = (TcpState)info[0];
+        return (state, state == TcpState.Listen ? *(int*)(info + 24) : null);
+    }
+
+    /// <summary>The process at the other end of a connected unix socket (SO_PEERCRED), if the kernel knows it.</summary>
+    private static unsafe int? PeerPid(int fd)
+    {
+        int* credentials = stackalloc int[3];
+        int length = 3 * sizeof(int);
+        return Libc.getsockopt(fd, Libc.SOL_SOCKET, Libc.SO_PEERCRED, credentials, &length) == 0 && credentials[0] > 0 ? credentials[0] : null;
     }
 
     private static string UnixPath(ReadOnlySpan<byte> address)

@@ -8,10 +8,15 @@ namespace Crac.FileDescriptors;
 /// </summary>
 internal sealed class ParkedDescriptor
 {
-    private ParkedDescriptor(FdEntry entry, PolicyAction action)
+    // A private duplicate of the placeholder: at unpark it tells whether the number still holds
+    // our placeholder, or whether its owner closed it meanwhile (and the number may be another file's now).
+    private readonly int _witness;
+
+    private ParkedDescriptor(FdEntry entry, PolicyAction action, int witness)
     {
         Entry = entry;
         Action = action;
+        _witness = witness;
     }
 
     public FdEntry Entry { get; }
@@ -21,11 +26,29 @@ internal sealed class ParkedDescriptor
     public static ParkedDescriptor Park(FdEntry entry, PolicyAction action)
     {
         ReplaceWith(entry.Fd, "/dev/null", Libc.O_RDWR);
-        return new ParkedDescriptor(entry, action);
+        return new ParkedDescriptor(entry, action, Libc.fcntl(entry.Fd, Libc.F_DUPFD_CLOEXEC, 3));
     }
 
     /// <summary>Reopens the file at its path and position onto the same number, or marks it closed.</summary>
     public void Unpark(bool reopen)
+    {
+        try
+        {
+            if (_witness < 0 || Libc.SameOpenFile(Entry.Fd, _witness) == true)
+            {
+                UnparkOwned(reopen);
+            }
+        }
+        finally
+        {
+            if (_witness >= 0)
+            {
+                Libc.close(_witness);
+            }
+        }
+    }
+
+    private void UnparkOwned(bool reopen)
     {
         if (!reopen || Entry.Path is null)
         {
@@ -57,10 +80,10 @@ internal sealed class ParkedDescriptor
                 throw new IOException($"Cannot seek reopened fd {Entry.Fd} ({Entry.Path}) to {Entry.Position}: {Libc.LastErrorMessage()}.");
             }
 
-            if (Entry.Lock != FdLock.None)
+            if (Entry.Locks.FirstOrDefault(l => l.Kind == FileLockKind.Flock) is { } flock)
             {
                 // A .NET FileStream locks its file (flock): take the same lock again.
-                Libc.flock(fd, (Entry.Lock == FdLock.Exclusive ? Libc.LOCK_EX : Libc.LOCK_SH) | Libc.LOCK_NB);
+                Libc.flock(fd, (flock.Exclusive ? Libc.LOCK_EX : Libc.LOCK_SH) | Libc.LOCK_NB);
             }
 
             if (Libc.dup3(fd, Entry.Fd, Entry.CloseOnExec ? Libc.O_CLOEXEC : 0) < 0)

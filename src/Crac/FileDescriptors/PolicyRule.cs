@@ -10,6 +10,9 @@ internal sealed class PolicyRule
 
     public required int Line { get; init; }
 
+    /// <summary>The file the rule comes from.</summary>
+    public required string Source { get; init; }
+
     public required PolicyType Type { get; init; }
 
     public required PolicyAction Action { get; init; }
@@ -38,7 +41,7 @@ internal sealed class PolicyRule
 
     public Regex? Pattern { get; init; }
 
-    public string Describe() => $"policy rule {Index} (line {Line}): {Action.ToString().ToLowerInvariant()}";
+    public string Describe() => $"policy rule {Index} of {Source} (line {Line}): {Diagnostics.WireNames.Of(Action)}";
 
     public bool Matches(FdEntry entry) => Type switch
     {

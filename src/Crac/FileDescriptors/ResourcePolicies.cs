@@ -153,6 +153,7 @@ internal sealed class ResourcePolicies
 
         return new PolicyRule
         {
+            Source = source,
             Index = index,
             Line = ruleLine,
             Type = type,

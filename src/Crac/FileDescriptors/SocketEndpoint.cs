@@ -21,6 +21,19 @@ internal sealed record SocketEndpoint
 
     public bool Listening { get; init; }
 
+    /// <summary>For TCP: the connection's state.</summary>
+    public TcpState? TcpState { get; init; }
+
+    /// <summary>For a TCP listener: connections the kernel accepted that the application has not (yet).</summary>
+    public int? Backlog { get; init; }
+
+    /// <summary>For a connected unix socket: the process at the other end.</summary>
+    public int? PeerPid { get; init; }
+
+    public bool IsTcp => Family is "inet" or "inet6" && Type == "stream";
+
+    public bool IsUnixStream => Family == "unix" && Type is "stream" or "seqpacket";
+
     public string Describe()
     {
         if (Family == "unix")

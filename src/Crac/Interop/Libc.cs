@@ -14,6 +14,7 @@ internal static partial class Libc
 
     public const int F_GETFD = 1;
     public const int F_GETFL = 3;
+    public const int F_DUPFD_CLOEXEC = 1030;
     public const int FD_CLOEXEC = 1;
 
     public const int O_RDONLY = 0;
@@ -64,6 +65,9 @@ internal static partial class Libc
     [LibraryImport(Library, SetLastError = true)]
     public static partial int fcntl(int fd, int command);
 
+    [LibraryImport(Library, SetLastError = true)]
+    public static partial int fcntl(int fd, int command, int argument);
+
     [LibraryImport(Library, SetLastError = true, StringMarshalling = StringMarshalling.Utf8)]
     public static partial int open(string path, int flags, int mode);
 
@@ -86,14 +90,20 @@ internal static partial class Libc
     public static partial uint umask(uint mask);
 
     public const int SOL_SOCKET = 1;
+    public const int IPPROTO_TCP = 6;
+    public const int TCP_INFO = 11;
     public const int SO_TYPE = 3;
+    public const int SO_PEERCRED = 17;
     public const int SO_ACCEPTCONN = 30;
     public const int SO_DOMAIN = 39;
     public const int AF_UNIX = 1;
     public const int AF_INET = 2;
     public const int AF_INET6 = 10;
+    public const int AF_NETLINK = 16;
+    public const int AF_PACKET = 17;
     public const int SOCK_STREAM = 1;
     public const int SOCK_DGRAM = 2;
+    public const int SOCK_RAW = 3;
     public const int SOCK_SEQPACKET = 5;
 
     [LibraryImport(Library, SetLastError = true)]
@@ -111,6 +121,11 @@ internal static partial class Libc
 
     [LibraryImport(Library, SetLastError = true)]
     public static partial int flock(int fd, int operation);
+
+    public const int SHUT_RDWR = 2;
+
+    [LibraryImport(Library, SetLastError = true)]
+    public static partial int shutdown(int fd, int how);
 
     [LibraryImport(Library, SetLastError = true)]
     public static partial int malloc_trim(nuint pad);

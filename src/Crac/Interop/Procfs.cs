@@ -44,6 +44,50 @@ internal static class Procfs
         }
     }
 
+    /// <summary>The process's children, grandchildren and so on (/proc/PID/task/*/children).</summary>
+    public static IReadOnlyList<int> ReadDescendants(int pid)
+    {
+        var descendants = new List<int>();
+        var pending = new Queue<int>([pid]);
+        while (pending.Count > 0 && descendants.Count < 10_000)
+        {
+            int parent = pending.Dequeue();
+            try
+            {
+                foreach (string task in Directory.EnumerateDirectories($"/proc/{parent}/task"))
+                {
+                    foreach (string child in (ReadText(Path.Combine(task, "children")) ?? string.Empty).Split(' ', StringSplitOptions.RemoveEmptyEntries))
+                    {
+                        if (int.TryParse(child, NumberStyles.None, CultureInfo.InvariantCulture, out int childPid))
+                        {
+                            descendants.Add(childPid);
+                            pending.Enqueue(childPid);
+                        }
+                    }
+                }
+            }
+            catch (Exception exception) when (exception is IOException or UnauthorizedAccessException)
+            {
+                // The process went away meanwhile.
+            }
+        }
+
+        return descendants;
+    }
+
+    /// <summary>Where every fd of a process points (the /proc/PID/fd links); empty when they cannot be read.</summary>
+    public static IReadOnlyList<string> ReadFdTargets(int pid)
+    {
+        try
+        {
+            return [.. Directory.EnumerateFileSystemEntries($"/proc/{pid}/fd").Select(fd => new FileInfo(fd).LinkTarget).OfType<string>()];
+        }
+        catch (Exception exception) when (exception is IOException or UnauthorizedAccessException)
+        {
+            return [];
+        }
+    }
+
     /// <summary>The inodes of every socket the process holds, or null when its fds cannot be read.</summary>
     public static HashSet<ulong>? ReadSocketInodes(int pid)
     {

@@ -45,4 +45,23 @@ public sealed class CracStatus
 
     /// <summary>The first line of the last checkpoint's failure, or null.</summary>
     public string? LastCheckpointError { get; init; }
+
+    internal static CracStatus Capture(Readiness readiness)
+    {
+        Coordination.CracState state = Coordination.Coordinator.State;
+        return new CracStatus
+        {
+            Engine = readiness.Engine,
+            Checkpointability = readiness.Checkpointability,
+            Reason = readiness.Reason,
+            Generation = state.Generation,
+            RestoreTime = state.RestoreTime,
+            UptimeSinceRestore = state.UptimeSinceRestore,
+            LastRestoreDuration = state.LastRestoreDuration,
+            LastCheckpointOutcome = Diagnostics.WireNames.Of(state.LastOutcome),
+            LastCheckpointEngine = state.LastEngine,
+            LastCheckpointTime = state.LastCheckpointTime,
+            LastCheckpointError = state.LastError,
+        };
+    }
 }

@@ -14,8 +14,9 @@ internal abstract class AgentCommand(string name, string description, bool idemp
     public string Description { get; } = description;
 
     /// <summary>
-    /// Whether the request changes nothing, so the client may send it again when the first one
-    /// went unanswered (a request in the process's first milliseconds can precede the agent).
+    /// Whether the request changes nothing. The client sends an unanswered request again with the
+    /// same id; the agent runs an idempotent one again, and answers any other with the reply it gave
+    /// that id the first time.
     /// </summary>
     public bool Idempotent { get; } = idempotent;
 

@@ -16,7 +16,7 @@ internal static class AgentCommands
         CracJsonContext.Default.StatusRequest, CracJsonContext.Default.StatusReply);
 
     public static readonly AgentCommand<FdsRequest, FdsReply> Fds = new(
-        "fds", "Every file descriptor with its kind, target, verdict and reason, and where it was opened when collected.", idempotent: true,
+        "fds", "Every file descriptor with its kind, target, verdict, reason, fix and automatic action, and where it was opened when collected.", idempotent: true,
         CracJsonContext.Default.FdsRequest, CracJsonContext.Default.FdsReply);
 
     public static readonly AgentCommand<CheckpointRequest, CheckpointReply> Checkpoint = new(

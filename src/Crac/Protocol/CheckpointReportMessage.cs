@@ -21,6 +21,9 @@ internal sealed record CheckpointReportMessage
     /// <summary>What was done automatically for the checkpoint (connections closed, locks taken along...), in order.</summary>
     public IReadOnlyList<CheckpointAction> Actions { get; init; } = [];
 
+    /// <summary>For a dry run that passed: the command the engine would run to take the image.</summary>
+    public IReadOnlyList<string>? EngineCommand { get; init; }
+
     /// <summary>The checkpoint's (or restore's) exception tree, when it failed.</summary>
     public ExceptionNode? Failure { get; init; }
 
@@ -33,6 +36,7 @@ internal sealed record CheckpointReportMessage
         Generation = report.Generation,
         Phases = [.. report.Phases.Select(p => new PhaseMessage(p.Phase, p.Duration.TotalMilliseconds))],
         Actions = report.Actions,
+        EngineCommand = report.EngineCommand,
         Failure = report.Failure is { } failure ? ExceptionNode.FromException(failure) : null,
     };
 }

@@ -1,4 +1,5 @@
 using System.Text.Json.Serialization;
+using Crac.Configuration;
 using Crac.Diagnostics;
 
 namespace Crac.Protocol;
@@ -19,6 +20,9 @@ internal sealed record CheckpointRequest
     /// <summary>Exactly what was asked: unset (the process's CRAC_CHECKPOINT_TIMEOUT, else 30 s), a duration, or infinite.</summary>
     [JsonConverter(typeof(DurationJsonConverter))]
     public TimeSpan? Timeout { get; init; }
+
+    /// <summary>The operator's policies for this checkpoint only, ahead of the process's own.</summary>
+    public PolicyText? Policies { get; init; }
 
     public CheckpointOptions ToOptions() => new()
     {

@@ -21,6 +21,12 @@ internal sealed record FdMessage
 
     public required string Reason { get; init; }
 
+    /// <summary>For a blocking descriptor: how to make the checkpoint pass.</summary>
+    public string? Fix { get; init; }
+
+    /// <summary>What a checkpoint does with it by itself (keep a listener, shut a connection down, take a lock along).</summary>
+    public FdAutomaticAction Action { get; init; }
+
     public string? Socket { get; init; }
 
     public bool Locked { get; init; }
@@ -41,6 +47,8 @@ internal sealed record FdMessage
         CloseOnExec = assessment.Entry.CloseOnExec,
         Blocking = assessment.Blocking,
         Reason = assessment.Reason,
+        Fix = assessment.Fix,
+        Action = assessment.Action,
         Socket = assessment.Entry.Socket?.Describe(),
         Locked = assessment.Entry.HasLock,
         PolicyRule = assessment.Rule?.Index,

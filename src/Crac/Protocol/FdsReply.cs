@@ -1,3 +1,4 @@
+using Crac.Engines;
 using Crac.FileDescriptors;
 
 namespace Crac.Protocol;
@@ -8,24 +9,42 @@ internal sealed record FdsReply
 
     public required bool OriginsCollected { get; init; }
 
-    public string? PolicyFile { get; init; }
+    /// <summary>The policies files that applied, the operator's first.</summary>
+    public IReadOnlyList<string> PolicyFiles { get; init; } = [];
 
     /// <summary>Set when the policy file cannot be used: the fds are then judged without it, and a checkpoint would fail on it.</summary>
     public string? PolicyError { get; init; }
 
     public required IReadOnlyList<FdMessage> Fds { get; init; }
 
-    /// <summary>Every descriptor of the process now, judged with the process's policies, in one call.</summary>
-    public static FdsReply Capture()
+    /// <summary>The command a checkpoint with the configured engine would run now to take the image (null for engines that run none).</summary>
+    public IReadOnlyList<string>? EngineCommand { get; init; }
+
+    /// <summary>Every descriptor of the process now, judged as a checkpoint with the configured engine would, in one call.</summary>
+    public static FdsReply Capture(FdsRequest request)
     {
-        PolicyLoad policies = PolicyLoad.FromEnvironment();
+        ResolvedCheckpointOptions? options = null;
+        EnginePlan? plan = null;
+        try
+        {
+            options = CheckpointSettings.Resolve(new CheckpointOptions { DryRun = true });
+            plan = options.Engine.Preflight(options);
+        }
+        catch (ArgumentException)
+        {
+            // A configuration that does not resolve is status's to report; judge by the defaults.
+        }
+
+        PolicySet policies = PolicySet.Load(request.Policies);
+        IReadOnlyList<FdAssessment> assessments = FdInspection.AssessAll(plan?.Capabilities ?? ImageCapabilities.CriuDefaults, policies);
         return new FdsReply
         {
             Pid = Environment.ProcessId,
             OriginsCollected = FdOrigins.Tracking,
-            PolicyFile = policies.Source,
+            PolicyFiles = policies.Sources,
             PolicyError = policies.Error,
-            Fds = [.. FdInspection.AssessAll(policies.Policies).Select(FdMessage.From)],
+            Fds = [.. assessments.Select(FdMessage.From)],
+            EngineCommand = options is null || plan is null ? null : options.Engine.DescribeCommand(options, plan, FileDescriptorResource.Summarize(assessments)),
         };
     }
 }

@@ -1,4 +1,6 @@
+using Crac.Configuration;
+
 namespace Crac.Protocol;
 
-/// <summary>The 'fds' command takes no arguments.</summary>
-internal sealed record FdsRequest;
+/// <summary>Lists the descriptors, judged with the operator's policies (if given) ahead of the process's own.</summary>
+internal sealed record FdsRequest(PolicyText? Policies = null);

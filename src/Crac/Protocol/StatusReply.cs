@@ -1,6 +1,5 @@
 using System.Runtime.InteropServices;
 using System.Text.Json.Serialization;
-using Crac.FileDescriptors;
 using Crac.Management;
 
 namespace Crac.Protocol;
@@ -42,12 +41,11 @@ internal sealed record StatusReply
     /// <summary>Why the resource policies are not applied (a malformed file), or null.</summary>
     public string? PolicyError { get; init; }
 
-    /// <summary>The process's status now, in one call: the coordination state and the fd verdicts.</summary>
+    /// <summary>The process's status now, in one call: the coordination state, and whether a checkpoint would pass.</summary>
     public static StatusReply Capture(string agentVersion)
     {
-        CracStatus status = Core.Status;
-        PolicyLoad policies = PolicyLoad.FromEnvironment();
-        int blocking = FdInspection.AssessAll(policies.Policies).Count(a => a.Blocking);
+        Readiness readiness = Readiness.Assess();
+        CracStatus status = CracStatus.Capture(readiness);
         return new StatusReply
         {
             Pid = Environment.ProcessId,
@@ -64,8 +62,8 @@ internal sealed record StatusReply
             LastCheckpointEngine = status.LastCheckpointEngine,
             LastCheckpointTime = status.LastCheckpointTime,
             LastCheckpointError = status.LastCheckpointError,
-            BlockingFds = blocking,
-            PolicyError = policies.Error,
+            BlockingFds = readiness.BlockingFds,
+            PolicyError = readiness.PolicyError,
         };
     }
 }

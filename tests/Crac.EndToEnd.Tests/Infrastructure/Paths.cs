@@ -17,6 +17,8 @@ internal static class Paths
 
     public static string WebApp => Output("WebApp", "WebApp.dll");
 
+    public static string FdZoo => Output("FdZoo", "FdZoo.dll");
+
     public static string Criu => Path.Combine(RepositoryRoot, ".tools", "criu", "criu");
 
     public static string Output(string project, string file) => Path.Combine(Artifacts, project, Configuration, file);

@@ -39,6 +39,7 @@ builder.Services.AddSingleton<TickLog>();
 builder.Services.AddHostedService<PeriodicTicker>();
 builder.Services.AddHostedService<DelayTicker>();
 builder.Services.AddHostedService<TimerTicker>();
+builder.Services.AddHostedService<CheckpointTimerTicker>();
 var app = builder.Build();
 
 app.MapGet("/", (Visits visits) => $"visit {visits.Next()} generation {Core.Status.Generation} pid {Environment.ProcessId}\n");
@@ -107,6 +108,23 @@ sealed class PeriodicTicker(BackgroundWork work, TickLog log) : BackgroundServic
             {
                 log.Write("periodic");
             }
+        }
+    }
+}
+
+/// <summary>
+/// The Crac library's CheckpointPeriodicTimer: the checkpoint waits for the tick in hand, and the
+/// schedule restarts one period after the restore, so a held tick is not followed by a kept one.
+/// </summary>
+sealed class CheckpointTimerTicker(TickLog log) : BackgroundService
+{
+    protected override async Task ExecuteAsync(CancellationToken stoppingToken)
+    {
+        using var timer = new CheckpointPeriodicTimer(TimeSpan.FromSeconds(1), "the sample's checkpoint timer");
+        Core.GlobalContext.Register(timer);
+        while (await timer.WaitForNextTickAsync(stoppingToken))
+        {
+            log.Write("checkpoint-timer");
         }
     }
 }

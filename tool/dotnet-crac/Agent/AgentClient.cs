@@ -45,7 +45,7 @@ internal sealed class AgentClient(TargetProcess target)
     /// <summary>Sends a command's request and returns its reply, or throws the agent's refusal as a <see cref="ToolException"/>.</summary>
     private async Task<TReply> SendAsync<TRequest, TReply>(AgentCommand<TRequest, TReply> command, TRequest request, CancellationToken cancellationToken)
     {
-        AgentReply reply = await SendRawAsync(command.Name, command.SerializeRequest(request), DefaultReplyTimeout, cancellationToken, retry: command.Idempotent)
+        AgentReply reply = await SendRawAsync(command.Name, command.SerializeRequest(request), DefaultReplyTimeout, cancellationToken, retry: true)
             .ConfigureAwait(false);
         return Validate(command, reply);
     }
@@ -76,15 +76,17 @@ internal sealed class AgentClient(TargetProcess target)
     /// <summary>Sends a request as given (tests use it for malformed ones) and returns the reply as it came, errors included.</summary>
     /// <param name="retry">
     /// The agent starts on a thread of its own, so a request in the process's first milliseconds
-    /// can arrive before its EventSource exists and go unseen: a request that changes nothing is
-    /// asked again, once.
+    /// can arrive before its EventSource exists and go unseen: it is asked again, once, with the same
+    /// request id. The agent answers a repeated id of a command that changes something with its first
+    /// reply (see <see cref="AgentCommand.Idempotent"/>), so a checkpoint is never started twice.
     /// </param>
     public async Task<AgentReply> SendRawAsync(
         string command, string payload, TimeSpan replyTimeout, CancellationToken cancellationToken, bool retry = false, int protocolVersion = AgentProtocol.Version)
     {
+        string requestId = AgentProtocol.NewRequestId();
         if (retry && replyTimeout > FirstAttemptTimeout * 2)
         {
-            AgentReply? early = await SendOnceAsync(command, payload, FirstAttemptTimeout, finalAttempt: false, protocolVersion, cancellationToken).ConfigureAwait(false);
+            AgentReply? early = await SendOnceAsync(requestId, command, payload, FirstAttemptTimeout, finalAttempt: false, protocolVersion, cancellationToken).ConfigureAwait(false);
             if (early is not null)
             {
                 return early;
@@ -93,14 +95,13 @@ internal sealed class AgentClient(TargetProcess target)
             replyTimeout -= FirstAttemptTimeout;
         }
 
-        return (await SendOnceAsync(command, payload, replyTimeout, finalAttempt: true, protocolVersion, cancellationToken).ConfigureAwait(false))!;
+        return (await SendOnceAsync(requestId, command, payload, replyTimeout, finalAttempt: true, protocolVersion, cancellationToken).ConfigureAwait(false))!;
     }
 
     /// <returns>The reply, or null when none came and this is not the final attempt.</returns>
     private async Task<AgentReply?> SendOnceAsync(
-        string command, string payload, TimeSpan replyTimeout, bool finalAttempt, int protocolVersion, CancellationToken cancellationToken)
+        string requestId, string command, string payload, TimeSpan replyTimeout, bool finalAttempt, int protocolVersion, CancellationToken cancellationToken)
     {
-        string requestId = AgentProtocol.NewRequestId();
         var arguments = new Dictionary<string, string>
         {
             [AgentProtocol.ArgumentKeys.Version] = AgentProtocol.Encode(protocolVersion.ToString(System.Globalization.CultureInfo.InvariantCulture)),

@@ -1,4 +1,6 @@
 using System.CommandLine;
+using Crac.Configuration;
+using Crac.FileDescriptors;
 using Crac.Tool.Agent;
 
 namespace Crac.Tool.CommandLine;
@@ -27,6 +29,36 @@ internal static class CommonOptions
         Description = "The output format: text or json.",
         DefaultValueFactory = _ => OutputFormat.Text,
     };
+
+    public static Option<string?> PoliciesOption() => new("--policies")
+    {
+        Description = "A resource-policies file (CRAC_RESOURCE_POLICIES's format) whose rules go ahead of the process's own, for this command only.",
+    };
+
+    /// <summary>Reads and checks an operator's policies file before anything is sent: a malformed one is refused here, with its line.</summary>
+    public static PolicyText? ReadPolicies(string? path)
+    {
+        if (path is null)
+        {
+            return null;
+        }
+
+        string fullPath = Path.GetFullPath(path);
+        try
+        {
+            string text = File.ReadAllText(fullPath);
+            _ = ResourcePolicies.Parse(text, fullPath);
+            return new PolicyText(fullPath, text);
+        }
+        catch (Exception exception) when (exception is IOException or UnauthorizedAccessException)
+        {
+            throw new ToolException(ReturnCode.ArgumentError, $"Cannot read the policies file {fullPath}: {exception.Message}");
+        }
+        catch (PolicyFileException exception)
+        {
+            throw new ToolException(ReturnCode.ArgumentError, $"{exception.Message} Nothing was sent to the process; fix the file and run the command again.");
+        }
+    }
 
     /// <summary>The pid argument and the -p, -n and --format options, added to a command.</summary>
     public sealed class ProcessSelection

@@ -16,9 +16,11 @@ internal static class CriuCommandLine
     [
         new("criu-path", EngineOptionKind.Path, "", $"the criu binary; default: {CriuBinary.PathVariable}, the private install (.ci/install-criu.sh), then PATH"),
         new("shell-job", EngineOptionKind.Text, "auto", "dump as a shell job (needed when the process is not a session leader or has a terminal): auto, true or false"),
-        new("file-locks", EngineOptionKind.Boolean, "false", "dump file locks (a FileStream holds one) instead of failing on them"),
-        new("tcp-established", EngineOptionKind.Boolean, "false", "dump established TCP connections; restore them on the same addresses"),
-        new("tcp-close", EngineOptionKind.Boolean, "false", "restore established TCP connections closed"),
+        new("file-locks", EngineOptionKind.Text, "auto", "file locks (a FileStream holds one): auto takes shared locks on read-only files along and refuses the rest, true takes every lock along, false refuses any"),
+        new("tcp-established", EngineOptionKind.Boolean, "false", "dump connected TCP sockets as they are and restore them on the same addresses (outbound ones included)"),
+        new("tcp-close", EngineOptionKind.Text, "auto", "auto: shut down the connections this process accepted before the dump and restore them closed (--tcp-close), refusing outbound ones; true: outbound ones too; false: none"),
+        new("skip-in-flight", EngineOptionKind.Boolean, "true", "drop connections still waiting in a listener's backlog (never accepted by the application) instead of failing"),
+        new("ghost-limit", EngineOptionKind.Integer, "1048576", "the largest deleted-but-open file (bytes) kept in the image"),
         new("network-lock", EngineOptionKind.Text, "auto", "how CRIU locks the network during a TCP dump: iptables, nftables, skip, or auto (skip when iptables is absent)"),
         new("log-level", EngineOptionKind.Integer, "4", "CRIU's log level in dump.log and restore.log (0-4)"),
         new("compact-heap", EngineOptionKind.Boolean, "true", "compact the managed heap and trim native memory before the dump, so the image is small"),
@@ -37,6 +39,17 @@ internal static class CriuCommandLine
         if (keepRunning)
         {
             arguments.Add("--leave-running");
+        }
+
+        if (settings.SkipInFlight)
+        {
+            arguments.Add("--skip-in-flight");
+        }
+
+        if (settings.GhostLimit != ImageCapabilities.DefaultGhostLimit)
+        {
+            arguments.Add("--ghost-limit");
+            arguments.Add(settings.GhostLimit.ToString(CultureInfo.InvariantCulture));
         }
 
         return arguments;

@@ -28,7 +28,7 @@ internal sealed class CriuEngine : CheckpointEngine
     public override EnginePlan Preflight(ResolvedCheckpointOptions options)
     {
         var problems = new List<Exception>();
-        CriuSettings settings = new();
+        CriuSettings settings;
         try
         {
             settings = CriuSettings.Resolve(options.EngineOptions, Environment.ProcessId);
@@ -36,6 +36,7 @@ internal sealed class CriuEngine : CheckpointEngine
         catch (ArgumentException exception)
         {
             problems.Add(exception);
+            settings = CriuSettings.Resolve(EngineOptionValues.Parse(Name, OptionDefinitions, null), Environment.ProcessId);
         }
 
         if (Libc.getsid(0) == 0)
@@ -49,6 +50,9 @@ internal sealed class CriuEngine : CheckpointEngine
 
         return new CriuPlan(problems, settings, CracSettings.NullIfEmpty(options.EngineOptions.GetString("criu-path")));
     }
+
+    public override IReadOnlyList<string>? DescribeCommand(ResolvedCheckpointOptions options, EnginePlan plan, FdSummary summary) =>
+        ["criu", .. CriuCommandLine.Dump(Environment.ProcessId, options.ImageDirectory ?? "<image dir>", ((CriuPlan)plan).Settings.ForDump(summary), options.KeepRunning)];
 
     public override async Task<EngineResult> CheckpointAsync(EngineRequest request)
     {
@@ -69,7 +73,7 @@ internal sealed class CriuEngine : CheckpointEngine
         {
             ImageDirectory = directory,
             KeepRunning = options.KeepRunning,
-            Settings = plan.Settings,
+            Settings = plan.Settings.ForDump(request.FdSummary),
             CriuPath = plan.CriuPath,
             DumpTimeout = options.Limits.DumpTimeout,
             Metadata = metadata,
@@ -115,11 +119,12 @@ internal sealed class CriuEngine : CheckpointEngine
     {
         ResolvedCheckpointOptions options = request.Options;
         string directory = options.ImageDirectory!;
+        CriuSettings settings = plan.Settings.ForDump(request.FdSummary);
         CriuBinary criu;
         try
         {
             criu = CriuBinary.Locate(plan.CriuPath);
-            CriuDump.Prepare(criu, directory, metadata, plan.Settings);
+            CriuDump.Prepare(criu, directory, metadata, settings);
         }
         catch (Exception exception) when (exception is CriuUnavailableException or InvalidOperationException or IOException or UnauthorizedAccessException)
         {
@@ -130,7 +135,7 @@ internal sealed class CriuEngine : CheckpointEngine
         Task<RestoreSignal> wake = RestoreGate.Arm();
         try
         {
-            CriuDump.LaunchSelfDump(criu, directory, plan.Settings, options.KeepRunning);
+            CriuDump.LaunchSelfDump(criu, directory, settings, options.KeepRunning);
         }
         catch (Exception exception) when (exception is CriuException or System.ComponentModel.Win32Exception)
         {

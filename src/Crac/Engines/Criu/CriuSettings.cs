@@ -1,3 +1,4 @@
+using System.Text.Json.Serialization;
 using Crac.Configuration;
 using Crac.Interop;
 
@@ -12,25 +13,83 @@ internal sealed record CriuSettings
 {
     public bool ShellJob { get; init; }
 
+    /// <summary>The file-locks option: auto takes shared locks on read-only files along, on every lock, off none.</summary>
+    public OptionSwitch FileLocksChoice { get; init; } = OptionSwitch.Auto;
+
+    /// <summary>The tcp-close option: auto closes the connections this process accepted, on every connection, off none.</summary>
+    public OptionSwitch TcpCloseChoice { get; init; } = OptionSwitch.Auto;
+
+    /// <summary>--file-locks, as settled for the process's descriptors (<see cref="ForDump"/>).</summary>
     public bool FileLocks { get; init; }
+
+    /// <summary>--tcp-close, as settled for the process's descriptors (<see cref="ForDump"/>).</summary>
+    public bool TcpClose { get; init; }
 
     public bool TcpEstablished { get; init; }
 
-    public bool TcpClose { get; init; }
-
     public bool SkipNetworkLock { get; init; }
 
+    /// <summary>--skip-in-flight: connections a listener's backlog holds but the application has not accepted are dropped.</summary>
+    public bool SkipInFlight { get; init; }
+
+    /// <summary>--ghost-limit: the largest deleted-but-open file kept in the image.</summary>
+    public long GhostLimit { get; init; } = ImageCapabilities.DefaultGhostLimit;
+
     public int LogLevel { get; init; } = 4;
+
+    /// <summary>What these options let an image hold, for the fd checks.</summary>
+    [JsonIgnore]
+    public ImageCapabilities Capabilities => new()
+    {
+        Locks = FileLocksChoice switch
+        {
+            OptionSwitch.On => FileLockHandling.TakeAll,
+            OptionSwitch.Off => FileLockHandling.Refuse,
+            OptionSwitch.Auto => FileLockHandling.TakeSharedReadLocks,
+        },
+        ClosesInbound = !TcpEstablished && TcpCloseChoice != OptionSwitch.Off,
+        ClosesOutbound = !TcpEstablished && TcpCloseChoice == OptionSwitch.On,
+        PreservesConnections = TcpEstablished,
+        GhostLimit = GhostLimit,
+    };
+
+    /// <summary>
+    /// The flags for a dump of the process as its fd checks found it. An automatic flag is passed
+    /// only where the checks let every descriptor it concerns through: --file-locks when the
+    /// locks held are all ones to take along, --tcp-close when the process serves TCP (listens, or
+    /// holds connections it accepted) and holds no outbound connection, which it would close
+    /// under its owner. Without the flag CRIU refuses what it concerns, and the dump fails
+    /// rather than doing it silently.
+    /// </summary>
+    public CriuSettings ForDump(FdSummary summary) => this with
+    {
+        FileLocks = FileLocksChoice switch
+        {
+            OptionSwitch.On => true,
+            OptionSwitch.Off => false,
+            OptionSwitch.Auto => summary.HoldsFileLocks,
+        },
+        TcpClose = !TcpEstablished && TcpCloseChoice switch
+        {
+            OptionSwitch.On => true,
+            OptionSwitch.Off => false,
+            OptionSwitch.Auto => summary.ServesTcp && !summary.HoldsOutboundConnections,
+        },
+    };
 
     /// <summary>Resolves the engine options for the process <paramref name="pid"/>.</summary>
     /// <exception cref="ArgumentException">An option's value is not one CRIU takes; the message names it.</exception>
     public static CriuSettings Resolve(EngineOptionValues options, int pid)
     {
-        string shellJob = options.GetString("shell-job").ToLowerInvariant();
+        OptionSwitch shellJob = ParseSwitch(options, "shell-job");
+        OptionSwitch fileLocks = ParseSwitch(options, "file-locks");
+        OptionSwitch tcpClose = ParseSwitch(options, "tcp-close");
         string networkLock = options.GetString("network-lock").ToLowerInvariant();
-        if (shellJob is not ("auto" or "true" or "false"))
+
+        int ghostLimit = options.GetInt32("ghost-limit");
+        if (ghostLimit < 0)
         {
-            throw new ArgumentException($"Engine option 'shell-job' of the criu engine expects auto, true or false, but got '{shellJob}'.");
+            throw new ArgumentException($"Engine option 'ghost-limit' of the criu engine expects a size in bytes, but got {ghostLimit}.");
         }
 
         if (networkLock is not ("auto" or "iptables" or "nftables" or "skip"))
@@ -41,14 +100,24 @@ internal sealed record CriuSettings
         bool tcp = options.GetBoolean("tcp-established");
         return new CriuSettings
         {
-            ShellJob = shellJob == "true" || (shellJob == "auto" && NeedsShellJob(pid)),
-            FileLocks = options.GetBoolean("file-locks"),
+            ShellJob = shellJob == OptionSwitch.On || (shellJob == OptionSwitch.Auto && NeedsShellJob(pid)),
+            FileLocksChoice = fileLocks,
+            TcpCloseChoice = tcpClose,
             TcpEstablished = tcp,
-            TcpClose = options.GetBoolean("tcp-close"),
             SkipNetworkLock = tcp && (networkLock == "skip" || (networkLock == "auto" && !HasIptables())),
+            SkipInFlight = options.GetBoolean("skip-in-flight"),
+            GhostLimit = ghostLimit,
             LogLevel = Math.Clamp(options.GetInt32("log-level"), 0, 4),
         };
     }
+
+    private static OptionSwitch ParseSwitch(EngineOptionValues options, string name) => options.GetString(name).ToLowerInvariant() switch
+    {
+        "auto" => OptionSwitch.Auto,
+        "true" or "on" or "yes" or "1" => OptionSwitch.On,
+        "false" or "off" or "no" or "0" => OptionSwitch.Off,
+        string other => throw new ArgumentException($"Engine option '{name}' of the criu engine expects auto, true or false, but got '{other}'."),
+    };
 
     /// <summary>
     /// CRIU refuses to dump a root task that is not a session leader, or one whose terminal's

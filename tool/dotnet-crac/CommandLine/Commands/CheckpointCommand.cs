@@ -33,6 +33,7 @@ internal static class CheckpointCommand
         var keepRunning = new Option<bool>("--keep-running") { Description = "Let the process carry on after the image is taken (criu)." };
         var timeout = new Option<string?>("--timeout") { Description = "How long resources have to prepare, e.g. 30s, 500ms, infinite (default: the process's CRAC_CHECKPOINT_TIMEOUT, else 30s)." };
         var criuPath = CriuOptions.CriuPathOption();
+        Option<string?> policies = CommonOptions.PoliciesOption();
         command.Options.Add(engine);
         command.Options.Add(imageDirectory);
         command.Options.Add(engineOptions);
@@ -40,6 +41,7 @@ internal static class CheckpointCommand
         command.Options.Add(keepRunning);
         command.Options.Add(timeout);
         command.Options.Add(criuPath);
+        command.Options.Add(policies);
         CommandRunner.SetAction(command, async (result, cancellationToken) =>
         {
             if (string.Equals(result.GetValue(engineOptions), "help", StringComparison.OrdinalIgnoreCase))
@@ -56,6 +58,7 @@ internal static class CheckpointCommand
                 DryRun = result.GetValue(dryRun),
                 KeepRunning = result.GetValue(keepRunning),
                 Timeout = ParseTimeout(result.GetValue(timeout)),
+                Policies = CommonOptions.ReadPolicies(result.GetValue(policies)),
             };
             AgentClient client = selection.Connect(result);
             return await new CheckpointRun(client, request, result.GetValue(criuPath), selection.Format(result))

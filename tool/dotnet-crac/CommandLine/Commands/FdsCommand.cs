@@ -1,6 +1,7 @@
 using System.CommandLine;
 using System.Globalization;
 using Crac.Diagnostics;
+using Crac.FileDescriptors;
 using Crac.Protocol;
 using Crac.Tool.Agent;
 using Crac.Tool.Output;
@@ -15,11 +16,14 @@ internal static class FdsCommand
             "Lists every file descriptor of a process with its kind, target, verdict and reason: what would block a checkpoint, and where it was opened when CRAC_COLLECT_FD_STACKTRACES=true.");
         var selection = new CommonOptions.ProcessSelection(command);
         var blockingOnly = new Option<bool>("--blocking") { Description = "Only the descriptors that would fail a checkpoint." };
+        Option<string?> policies = CommonOptions.PoliciesOption();
         command.Options.Add(blockingOnly);
+        command.Options.Add(policies);
         CommandRunner.SetAction(command, async (result, cancellationToken) =>
         {
+            var request = new FdsRequest(CommonOptions.ReadPolicies(result.GetValue(policies)));
             AgentClient client = selection.Connect(result);
-            FdsReply fds = await client.FdsAsync(new FdsRequest(), cancellationToken).ConfigureAwait(false);
+            FdsReply fds = await client.FdsAsync(request, cancellationToken).ConfigureAwait(false);
             TargetProcess target = client.Target;
             if (result.GetValue(blockingOnly))
             {
@@ -50,17 +54,27 @@ internal static class FdsCommand
 
         var text = new System.Text.StringBuilder();
         int blocking = fds.Fds.Count(fd => fd.Blocking);
-        text.Append(CultureInfo.InvariantCulture, $"Process {target.Display}: {fds.Fds.Count} file descriptors, {blocking} would block a checkpoint.\n");
+        int handled = fds.Fds.Count(fd => fd.Action != FdAutomaticAction.None);
+        text.Append(CultureInfo.InvariantCulture, $"Process {target.Display}: {fds.Fds.Count} file descriptors, {blocking} would block a checkpoint, {handled} handled by the checkpoint itself.\n");
         if (fds.PolicyError is not null)
         {
             text.Append(CultureInfo.InvariantCulture, $"Warning: the resource policies are not applied, and a checkpoint would fail on them: {fds.PolicyError}\n");
         }
-        else if (fds.PolicyFile is not null)
+        else if (fds.PolicyFiles.Count > 0)
         {
-            text.Append(CultureInfo.InvariantCulture, $"Resource policies: {fds.PolicyFile}\n");
+            text.Append(CultureInfo.InvariantCulture, $"Resource policies: {string.Join(", then ", fds.PolicyFiles)}\n");
         }
 
         text.Append(table);
+        foreach (FdMessage fd in fds.Fds.Where(fd => fd.Fix is not null))
+        {
+            text.Append(CultureInfo.InvariantCulture, $"\nfd {fd.Fd}: fix: {fd.Fix}.");
+        }
+
+        if (blocking > 0)
+        {
+            text.Append('\n');
+        }
         foreach (FdMessage fd in fds.Fds.Where(fd => fd.Origin is not null))
         {
             FdOriginMessage origin = fd.Origin!;

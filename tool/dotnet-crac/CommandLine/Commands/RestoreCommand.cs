@@ -119,7 +119,11 @@ internal static class RestoreCommand
                 throw new ToolException(ReturnCode.CriuUnavailable, exception.Message + " (`dotnet crac doctor` checks the CRIU set-up)");
             }
 
-            await WaitForPidAsync(metadata.Pid, cancellationToken).ConfigureAwait(false);
+            await WaitForPidAsync(metadata.Pid, "the checkpointed process", cancellationToken).ConfigureAwait(false);
+            foreach (int child in metadata.ChildPids)
+            {
+                await WaitForPidAsync(child, $"its child process {child}", cancellationToken).ConfigureAwait(false);
+            }
 
             // A process whose stdio was a terminal comes back into this terminal, in the foreground,
             // as `java -XX:CRaCRestoreFrom` does; any other comes back detached, writing to our stdio.
@@ -264,7 +268,7 @@ internal static class RestoreCommand
         /// The original's pid must be free. A just-killed original stays a zombie for a second or
         /// two: wait for it; anything else holding the pid is a conflict the operator must resolve.
         /// </summary>
-        private static async Task WaitForPidAsync(int pid, CancellationToken cancellationToken)
+        private static async Task WaitForPidAsync(int pid, string owner, CancellationToken cancellationToken)
         {
             var stopwatch = Stopwatch.StartNew();
             while (Procfs.HasEntry(pid) && stopwatch.Elapsed < ZombieWait)
@@ -281,7 +285,7 @@ internal static class RestoreCommand
             {
                 string holder = TargetProcess.ReadName(pid);
                 throw new ToolException(ReturnCode.PidConflict,
-                    $"Cannot restore: pid {pid}, which the checkpointed process had and must have again, is in use by {holder} (pid {pid}). " +
+                    $"Cannot restore: pid {pid}, which {owner} had and must have again, is in use by {holder} (pid {pid}). " +
                     "CRIU restores a process with its original pid. If that is the original still running (a --keep-running checkpoint), stop it first; " +
                     "if it is another process, stop it, or restore in a new pid namespace (e.g. a fresh container).");
             }
