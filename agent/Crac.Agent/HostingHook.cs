@@ -19,8 +19,8 @@ internal sealed class HostingHook : IObserver<DiagnosticListener>, IObserver<Key
     {
     }
 
-    /// <summary>Subscribes before Main: the host is built on Main's thread, possibly before the agent's own thread has started.</summary>
-    public static void Install() => DiagnosticListener.AllListeners.Subscribe(new HostingHook());
+    [System.Runtime.CompilerServices.MethodImpl(System.Runtime.CompilerServices.MethodImplOptions.NoInlining)]
+    public static void Subscribe() => DiagnosticListener.AllListeners.Subscribe(new HostingHook());
 
     public void OnNext(DiagnosticListener listener)
     {
@@ -70,4 +70,51 @@ internal sealed class HostingHook : IObserver<DiagnosticListener>, IObserver<Key
     public void OnError(Exception error)
     {
     }
+}
+
+/// <summary>
+/// Installs <see cref="HostingHook"/> when Microsoft.Extensions.Hosting loads, which is before any
+/// host can be built, on the thread that loads it: no race with the agent's own thread. Kept apart
+/// from the hook, whose type needs System.Diagnostics.DiagnosticSource loaded: an application
+/// without a host pays only for an event handler on Main's thread.
+/// </summary>
+internal static class HostingHookInstaller
+{
+    private static int _installed;
+
+    /// <summary>Subscribes now if the hosting library is loaded already, else when it loads.</summary>
+    public static void Install()
+    {
+        AppDomain.CurrentDomain.AssemblyLoad += OnAssemblyLoad;
+
+        // Already loaded (a host built by another startup hook, say): subscribe now.
+        foreach (Assembly assembly in AppDomain.CurrentDomain.GetAssemblies())
+        {
+            if (IsHosting(assembly))
+            {
+                Subscribe();
+                return;
+            }
+        }
+    }
+
+    private static void OnAssemblyLoad(object? sender, AssemblyLoadEventArgs e)
+    {
+        if (IsHosting(e.LoadedAssembly))
+        {
+            Subscribe();
+        }
+    }
+
+    private static bool IsHosting(Assembly assembly) => assembly.FullName?.StartsWith("Microsoft.Extensions.Hosting,", StringComparison.Ordinal) == true;
+
+    private static void Subscribe()
+    {
+        if (Interlocked.Exchange(ref _installed, 1) == 0)
+        {
+            AppDomain.CurrentDomain.AssemblyLoad -= OnAssemblyLoad;
+            HostingHook.Subscribe();
+        }
+    }
+
 }

@@ -65,7 +65,7 @@ public static class StartupHook
     {
         try
         {
-            Crac.Agent.HostingHook.Install();
+            Crac.Agent.HostingHookInstaller.Install();
         }
         catch (Exception exception)
         {
