@@ -45,7 +45,8 @@ internal sealed class HostStages : IDisposable
     {
         public volatile bool Enabled = true;
 
+        // A checkpoint already known to fail (its engine's preflight refused) drains and closes nothing.
         public override Task BeforeCheckpointAsync(Context context, CancellationToken cancellationToken) =>
-            Enabled ? base.BeforeCheckpointAsync(context, cancellationToken) : Task.CompletedTask;
+            Enabled && CheckpointScope.Current is not { Failing: true } ? base.BeforeCheckpointAsync(context, cancellationToken) : Task.CompletedTask;
     }
 }
