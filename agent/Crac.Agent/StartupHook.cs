@@ -9,6 +9,11 @@ public static class StartupHook
 {
     public static void Initialize()
     {
+        // Both before Main, on Main's thread, and cheap: the application may build its host
+        // before the agent's own thread has run. The agent's assemblies resolve from its directory.
+        ResolveFromAgentDirectory();
+        InstallHostingHook();
+
         // Recording fd origins must be in place before the application opens anything, so in
         // that (diagnostic, opt-in) mode the agent starts before Main, on Main's thread.
         if (string.Equals(Environment.GetEnvironmentVariable("CRAC_COLLECT_FD_STACKTRACES"), "true", StringComparison.OrdinalIgnoreCase))
@@ -26,18 +31,6 @@ public static class StartupHook
     {
         try
         {
-            // Loaded by path into an app that may not reference Crac: find Crac.dll beside this
-            // one. An app that references the package resolves its own copy first (Resolving runs
-            // only when the default probing fails), so there is one global context either way.
-            string? directory = Path.GetDirectoryName(typeof(StartupHook).Assembly.Location);
-            if (directory is not null)
-            {
-                AssemblyLoadContext.Default.Resolving += (context, name) =>
-                    name.Name == "Crac" && File.Exists(Path.Combine(directory, "Crac.dll"))
-                        ? context.LoadFromAssemblyPath(Path.Combine(directory, "Crac.dll"))
-                        : null;
-            }
-
             StartAgent();
         }
         catch (Exception exception)
@@ -45,6 +38,38 @@ public static class StartupHook
             // The agent must never take the application down: it runs on, uncoordinated.
             Console.Error.WriteLine(
                 $"dotnet-crac agent: not started ({exception.GetType().Name}: {exception.Message}). The application runs without checkpoint coordination.");
+        }
+    }
+
+    /// <summary>
+    /// Loaded by path into an app that may not reference Crac: find Crac.dll (and the hosting
+    /// integration, Crac.Hosting and Crac.AspNetCore) beside this assembly. An app that references
+    /// the packages resolves its own copies first (Resolving runs only when the default probing
+    /// fails), so there is one global context either way.
+    /// </summary>
+    private static void ResolveFromAgentDirectory()
+    {
+        string? directory = Path.GetDirectoryName(typeof(StartupHook).Assembly.Location);
+        if (string.IsNullOrEmpty(directory))
+        {
+            return;
+        }
+
+        AssemblyLoadContext.Default.Resolving += (context, name) =>
+            name.Name is "Crac" or "Crac.Hosting" or "Crac.AspNetCore" && File.Exists(Path.Combine(directory, name.Name + ".dll"))
+                ? context.LoadFromAssemblyPath(Path.Combine(directory, name.Name + ".dll"))
+                : null;
+    }
+
+    private static void InstallHostingHook()
+    {
+        try
+        {
+            Crac.Agent.HostingHookInstaller.Install();
+        }
+        catch (Exception exception)
+        {
+            Console.Error.WriteLine($"dotnet-crac agent: hosts will not take part in checkpoints by themselves ({exception.GetType().Name}: {exception.Message}).");
         }
     }
 

@@ -43,6 +43,8 @@ internal static class Apps
 
     public static string HelloApp => Output("HelloApp", "HelloApp.dll");
 
+    public static string HostingSample => Output("HostingSample", "HostingSample.dll");
+
     public static string HelloWithAgent => Output("HelloWithAgent", "HelloWithAgent.dll");
 
     public static string EmptyHook => Output("EmptyHook", "EmptyHook.dll");

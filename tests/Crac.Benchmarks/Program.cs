@@ -2,7 +2,7 @@ using System.Text;
 using Crac.Benchmarks;
 using Microsoft.Diagnostics.NETCore.Client;
 
-// dotnet run -c Release --project tests/Crac.Benchmarks [-- startup|channel|fdtrack|criu|gate|all]
+// dotnet run -c Release --project tests/Crac.Benchmarks [-- startup|channel|fdtrack|criu|gate|hosting|all]
 // Prints Markdown: the machine and date, then one table per comparison, medians and ratios.
 if (args is ["bare-client", var pidText])
 {
@@ -11,7 +11,7 @@ if (args is ["bare-client", var pidText])
     return 0;
 }
 
-string[] suites = args.Length == 0 || args.Contains("all") ? ["startup", "channel", "fdtrack", "criu", "gate"] : args;
+string[] suites = args.Length == 0 || args.Contains("all") ? ["startup", "channel", "fdtrack", "criu", "gate", "hosting"] : args;
 var report = new StringBuilder($"Benchmarks of dotnet-crac ({Apps.Configuration} build), {Harness.Machine()}\n");
 Console.WriteLine(report);
 foreach (string suite in suites)
@@ -23,7 +23,8 @@ foreach (string suite in suites)
         "fdtrack" => FdTrackingBenchmarks.Run(),
         "criu" => CriuBenchmarks.Run(),
         "gate" => GateBenchmarks.Run(),
-        _ => throw new ArgumentException($"Unknown suite '{suite}': use startup, channel, fdtrack, criu, gate or all."),
+        "hosting" => HostingBenchmarks.Run(),
+        _ => throw new ArgumentException($"Unknown suite '{suite}': use startup, channel, fdtrack, criu, gate, hosting or all."),
     };
     Console.WriteLine(section);
     report.Append(section);

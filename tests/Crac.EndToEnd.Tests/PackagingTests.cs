@@ -20,6 +20,8 @@ public sealed class PackagingTests
         _packages = Path.Combine(_scratch, "packages");
         Dotnet(Paths.RepositoryRoot, "pack", Path.Combine(Paths.RepositoryRoot, "agent", "Crac.Agent"), "-c", Paths.Configuration, "-o", _packages);
         Dotnet(Paths.RepositoryRoot, "pack", Path.Combine(Paths.RepositoryRoot, "tool", "dotnet-crac"), "-c", Paths.Configuration, "-o", _packages);
+        Dotnet(Paths.RepositoryRoot, "pack", Path.Combine(Paths.RepositoryRoot, "src", "Crac.Hosting"), "-c", Paths.Configuration, "-o", _packages);
+        Dotnet(Paths.RepositoryRoot, "pack", Path.Combine(Paths.RepositoryRoot, "src", "Crac.AspNetCore"), "-c", Paths.Configuration, "-o", _packages);
     }
 
     [ClassCleanup]
@@ -50,6 +52,69 @@ public sealed class PackagingTests
         finally
         {
             run.Kill(entireProcessTree: true);
+        }
+
+        // The hosting integration the agent adds to an unmodified web app travels in the package too.
+        TemplateApp web = await TemplateApp.GetAsync("web");
+        int port = Loopback.FreePort();
+        string webOutput = Path.Combine(_scratch, "web.log");
+        using Process webRun = ProcessRunner.Start("dotnet", ["crac", "run", "--", "dotnet", web.Assembly, "--urls", $"http://127.0.0.1:{port}"], webOutput, null, environment);
+        try
+        {
+            await ProcessRunner.WaitUntilAsync(() => ProcessRunner.ReadShared(webOutput).Contains("Now listening on"), TimeSpan.FromSeconds(30), "the web app started by the installed tool");
+            int webPid = ProcessRunner.FindByCommandLine("dotnet " + web.Assembly, $"127.0.0.1:{port}");
+            Assert.AreNotEqual(0, webPid, "the web app's process");
+            string checkpoint = Dotnet(_scratch, environment, "crac", "checkpoint", webPid.ToString());
+            StringAssert.Contains(checkpoint, $"kestrel: stopped accepting on 127.0.0.1:{port}");
+            StringAssert.Contains(File.ReadAllText($"/proc/{webPid}/maps"), Path.Combine(tools, ".store"), "Crac.AspNetCore comes from the installed tool package");
+        }
+        finally
+        {
+            webRun.Kill(entireProcessTree: true);
+        }
+    }
+
+    [TestMethod]
+    public async Task AWebAppThatReferencesCracAspNetCoreAndCallsAddCracGetsTheAgentAndTheDrain()
+    {
+        string app = Path.Combine(_scratch, "HostedApp");
+        Directory.CreateDirectory(app);
+        File.WriteAllText(Path.Combine(app, "HostedApp.csproj"), $"""
+            <Project Sdk="Microsoft.NET.Sdk.Web">
+              <PropertyGroup>
+                <TargetFramework>net10.0</TargetFramework>
+                <ImplicitUsings>enable</ImplicitUsings>
+                <RestoreAdditionalProjectSources>{_packages}</RestoreAdditionalProjectSources>
+              </PropertyGroup>
+              <ItemGroup>
+                <PackageReference Include="Crac.AspNetCore" Version="0.1.0" />
+              </ItemGroup>
+            </Project>
+            """);
+        File.WriteAllText(Path.Combine(app, "Program.cs"), """
+            var builder = WebApplication.CreateBuilder(args);
+            builder.Services.AddCrac();
+            var app = builder.Build();
+            app.MapGet("/", () => "hello");
+            app.Run();
+            """);
+        Dotnet(app, "build", "-c", "Release", "-o", Path.Combine(app, "out"));
+        int port = Loopback.FreePort();
+        string output = Path.Combine(app, "run.log");
+        using Process process = ProcessRunner.Start("dotnet", [Path.Combine(app, "out", "HostedApp.dll"), "--urls", $"http://127.0.0.1:{port}"], output, null, null);
+        try
+        {
+            await ProcessRunner.WaitUntilAsync(() => ProcessRunner.ReadShared(output).Contains("Now listening on"), TimeSpan.FromSeconds(30), "the app referencing Crac.AspNetCore");
+
+            ToolResult checkpoint = await ToolRun.RunAsync("checkpoint", process.Id.ToString());
+
+            Assert.AreEqual(0, checkpoint.ExitCode, checkpoint.ToString());
+            StringAssert.Contains(checkpoint.Stdout, $"kestrel: stopped accepting on 127.0.0.1:{port}");
+            StringAssert.Contains(checkpoint.Stdout, "hosting: background work paused");
+        }
+        finally
+        {
+            process.Kill(entireProcessTree: true);
         }
     }
 

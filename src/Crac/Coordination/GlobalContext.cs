@@ -1,9 +1,12 @@
 namespace Crac.Coordination;
 
 /// <summary>
-/// The global context: the application's resources first, then the runtime's own (the agent's,
-/// then file-descriptor handling, which must see what the others left open). Checkpoint runs
-/// the tiers in that order, restore in the opposite one.
+/// The global context, in tiers. Checkpoint runs them in this order, restore in the opposite one:
+/// what brings work in (servers, background work: the hosting integration), the application's
+/// resources, connections out (pools: the hosting integration), then the runtime's own (the
+/// agent's, then file-descriptor handling, which must see what the others left open). So requests
+/// are drained before the application's resources close what the requests use, and pools close
+/// after those resources (which may still flush through them) and reopen before them.
 /// </summary>
 internal sealed class GlobalContext : Context
 {
@@ -11,13 +14,21 @@ internal sealed class GlobalContext : Context
 
     public GlobalContext()
     {
+        Inbound = new OrderedContext("the inbound context (servers and background work)");
         Application = new OrderedContext("the global context");
+        Outbound = new OrderedContext("the outbound context (connection pools)");
         Agent = new OrderedContext("the agent's context");
         FileDescriptors = new OrderedContext("the file-descriptor context");
-        _tiers = [Application, Agent, FileDescriptors];
+        _tiers = [Inbound, Application, Outbound, Agent, FileDescriptors];
     }
 
+    /// <summary>Servers and background work: they stop taking work first and take it again last.</summary>
+    public OrderedContext Inbound { get; }
+
     public OrderedContext Application { get; }
+
+    /// <summary>Outbound connection pools: closed after the application's resources, reopened before them.</summary>
+    public OrderedContext Outbound { get; }
 
     public OrderedContext Agent { get; }
 

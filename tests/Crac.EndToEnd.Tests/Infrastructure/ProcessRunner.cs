@@ -111,6 +111,37 @@ internal static class ProcessRunner
         }
     }
 
+    /// <summary>
+    /// The pid of the live process whose command line starts with <paramref name="start"/> (say,
+    /// <c>dotnet /path/app.dll</c>: not the launcher that has it among its arguments) and contains
+    /// every fragment, or 0.
+    /// </summary>
+    public static int FindByCommandLine(string start, params string[] fragments)
+    {
+        foreach (string directory in Directory.EnumerateDirectories("/proc"))
+        {
+            if (int.TryParse(Path.GetFileName(directory), out int pid) && pid != Environment.ProcessId)
+            {
+                try
+                {
+                    string commandLine = File.ReadAllText(Path.Combine(directory, "cmdline")).Replace('\0', ' ');
+                    if (commandLine.StartsWith(start, StringComparison.Ordinal) && fragments.All(f => commandLine.Contains(f, StringComparison.Ordinal)) && IsAlive(pid))
+                    {
+                        return pid;
+                    }
+                }
+                catch (IOException)
+                {
+                }
+                catch (UnauthorizedAccessException)
+                {
+                }
+            }
+        }
+
+        return 0;
+    }
+
     /// <summary>Whether the process exists and is not a zombie.</summary>
     public static bool IsAlive(int pid) => Crac.Interop.ProcStat.Read(pid) is { IsDead: false };
 }

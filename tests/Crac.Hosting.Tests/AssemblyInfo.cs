@@ -1,0 +1,2 @@
+// One process-wide global context: one checkpoint at a time.
+[assembly: DoNotParallelize]
