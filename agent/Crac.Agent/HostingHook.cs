@@ -116,5 +116,4 @@ internal static class HostingHookInstaller
             HostingHook.Subscribe();
         }
     }
-
 }

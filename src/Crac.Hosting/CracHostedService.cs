@@ -66,6 +66,10 @@ internal sealed class CracHostedService(
         }
 
         RedisConnections.Instance.Forget(_multiplexers);
+        foreach (IDisposable kept in _kept.OfType<IDisposable>())
+        {
+            kept.Dispose();
+        }
     }
 
     private void Keep(HostStages.Stage stage, IResource resource)

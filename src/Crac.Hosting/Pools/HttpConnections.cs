@@ -1,6 +1,7 @@
 using System.Diagnostics;
 using System.Net.Sockets;
 using Crac.Coordination;
+using Crac.FileDescriptors;
 using Microsoft.Extensions.Http;
 using Microsoft.Extensions.Logging;
 
@@ -14,12 +15,33 @@ namespace Crac.Hosting.Pools;
 /// the handler discards a closed pooled connection and opens a new one for the next request, as it
 /// does when a server closes an idle keep-alive connection. After the restore, held requests go on.
 /// </summary>
-internal sealed class HttpConnections(ILogger<HttpConnections> logger) : IResource
+internal sealed class HttpConnections : IResource, IDisposable
 {
+    private readonly ILogger<HttpConnections> logger;
+
+    // Status and fds count the pooled connections as closed, as a checkpoint finds them.
+    private readonly IDisposable _claim;
+
+    public HttpConnections(ILogger<HttpConnections> logger)
+    {
+        this.logger = logger;
+        _claim = FdClaims.Register(ToString(), entry => entry.Socket is { IsTcp: true } && Holds(entry.Fd));
+    }
+
     private readonly CheckpointGate _requests = new("outgoing HTTP requests (IHttpClientFactory)");
     private readonly Lock _lock = new();
     private readonly List<Connection> _connections = [];
     private readonly HashSet<string> _untracked = [];
+
+    public void Dispose() => _claim.Dispose();
+
+    private bool Holds(int fd)
+    {
+        lock (_lock)
+        {
+            return _connections.Any(c => c.Fd == fd && !c.IsClosed);
+        }
+    }
 
     internal int LiveConnections
     {
@@ -124,6 +146,9 @@ internal sealed class HttpConnections(ILogger<HttpConnections> logger) : IResour
     private sealed class Connection(Stream stream, string peer)
     {
         public string Peer { get; } = peer;
+
+        /// <summary>The socket's descriptor, or -1 for a stream that is not a socket's.</summary>
+        public int Fd { get; } = stream is NetworkStream network ? (int)network.Socket.Handle : -1;
 
         // A NetworkStream's socket says when the handler has closed the connection itself.
         public bool IsClosed => stream is NetworkStream network && network.Socket.SafeHandle.IsClosed;

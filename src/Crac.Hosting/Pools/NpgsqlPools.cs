@@ -1,5 +1,6 @@
 using System.Runtime.CompilerServices;
 using Crac.Coordination;
+using Crac.FileDescriptors;
 using Microsoft.Extensions.Logging;
 using Npgsql;
 
@@ -13,9 +14,52 @@ namespace Crac.Hosting.Pools;
 /// physical connection through the same data source.
 /// </summary>
 /// <remarks>Npgsql's types are touched only here, and only when the application has loaded Npgsql.</remarks>
-internal sealed class NpgsqlPools(IReadOnlyList<object> dataSources, ILogger logger) : IResource
+internal sealed class NpgsqlPools : IResource, IDisposable
 {
     public const string AssemblyName = "Npgsql";
+
+    private readonly IReadOnlyList<object> dataSources;
+    private readonly ILogger logger;
+
+    // Status and fds count the data sources' connections as closed, as a checkpoint finds them.
+    private readonly IDisposable _claim;
+
+    public NpgsqlPools(IReadOnlyList<object> dataSources, ILogger logger)
+    {
+        this.dataSources = dataSources;
+        this.logger = logger;
+        HashSet<(string Address, int Port)> servers = [.. dataSources.SelectMany(Servers)];
+        _claim = FdClaims.Register(ToString(), entry =>
+            entry.Socket is { IsTcp: true, RemoteAddress: { } address, RemotePort: { } port } && servers.Contains((address, port)));
+    }
+
+    public void Dispose() => _claim.Dispose();
+
+    /// <summary>The addresses and port a data source connects to (its Host may list several, and names resolve to several addresses).</summary>
+    [MethodImpl(MethodImplOptions.NoInlining)]
+    private static IEnumerable<(string Address, int Port)> Servers(object dataSource)
+    {
+        var builder = new NpgsqlConnectionStringBuilder(((NpgsqlDataSource)dataSource).ConnectionString);
+        foreach (string host in (builder.Host ?? "localhost").Split(',', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries))
+        {
+            string name = host.Contains(':') && !host.StartsWith('[') ? host[..host.LastIndexOf(':')] : host;
+            int port = host.Contains(':') && !host.StartsWith('[') && int.TryParse(host[(host.LastIndexOf(':') + 1)..], out int given) ? given : builder.Port;
+            System.Net.IPAddress[] addresses;
+            try
+            {
+                addresses = System.Net.Dns.GetHostAddresses(name);
+            }
+            catch (System.Net.Sockets.SocketException)
+            {
+                continue;
+            }
+
+            foreach (System.Net.IPAddress address in addresses)
+            {
+                yield return ((address.IsIPv4MappedToIPv6 ? address.MapToIPv4() : address).ToString(), port);
+            }
+        }
+    }
 
     public Task BeforeCheckpointAsync(Context context, CancellationToken cancellationToken)
     {

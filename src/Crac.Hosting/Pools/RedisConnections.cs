@@ -1,6 +1,7 @@
 using System.Net;
 using System.Net.Sockets;
 using Crac.Coordination;
+using Crac.FileDescriptors;
 using Microsoft.Extensions.Logging;
 using StackExchange.Redis;
 using StackExchange.Redis.Configuration;
@@ -27,8 +28,16 @@ internal sealed class RedisConnections : IResource
     private readonly List<(Socket Socket, EndPoint EndPoint)> _sockets = [];
     private int _registered;
 
-    private RedisConnections()
+    private RedisConnections() =>
+        // Status and fds count the multiplexers' sockets as closed, as a checkpoint finds them.
+        FdClaims.Register(ToString(), entry => entry.Socket is { IsTcp: true } && Holds(entry.Fd));
+
+    private bool Holds(int fd)
     {
+        lock (_lock)
+        {
+            return _sockets.Any(s => !s.Socket.SafeHandle.IsClosed && (int)s.Socket.Handle == fd);
+        }
     }
 
     /// <summary>The containers' multiplexers, checked at each checkpoint (added by AddCrac, removed when the host is disposed).</summary>

@@ -17,4 +17,7 @@ internal enum FdAutomaticAction
 
     /// <summary>A shared lock on a read-only file: CRIU takes it along (--file-locks).</summary>
     TakeLockAlong,
+
+    /// <summary>Its owner (a connection pool's resource) closes it before every checkpoint: seen from status and fds only.</summary>
+    ClosedByOwner,
 }

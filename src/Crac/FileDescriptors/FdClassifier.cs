@@ -31,7 +31,15 @@ internal static class FdClassifier
     private const uint MemoryMajor = 1;
     private static readonly uint[] TerminalMajors = [4, 5, 136, 137, 138, 139, 140, 141, 142, 143];
 
-    public static IReadOnlyList<FdAssessment> Assess(IReadOnlyList<FdEntry> entries, ImageCapabilities capabilities, PolicySet policies)
+    /// <summary>Judges every descriptor of a scan.</summary>
+    /// <param name="entries">The scan.</param>
+    /// <param name="capabilities">What the engine's image takes along as it is.</param>
+    /// <param name="policies">The operator's and the application's rules, in precedence order.</param>
+    /// <param name="anticipateClaims">
+    /// Judge as a checkpoint would find the process once its resources ran: descriptors a resource
+    /// closes by itself (<see cref="FdClaims"/>) do not block. For status and fds, never for the checkpoint itself.
+    /// </param>
+    public static IReadOnlyList<FdAssessment> Assess(IReadOnlyList<FdEntry> entries, ImageCapabilities capabilities, PolicySet policies, bool anticipateClaims = false)
     {
         var context = new Context(entries, capabilities);
         var assessments = new List<FdAssessment>(entries.Count);
@@ -40,6 +48,11 @@ internal static class FdClassifier
             FdAssessment assessment = RuntimeReason(entry, context) is { } runtime
                 ? new FdAssessment(entry, Blocking: false, runtime)
                 : ApplyPolicy(Judge(entry, context), policies);
+            if (anticipateClaims && assessment.Blocking && FdClaims.OwnerOf(entry) is { } owner)
+            {
+                assessment = new FdAssessment(entry, Blocking: false, $"{owner} closes it before every checkpoint") { Action = FdAutomaticAction.ClosedByOwner };
+            }
+
             assessments.Add(assessment with { Origin = FdOrigins.Find(entry) });
         }
 

@@ -8,7 +8,11 @@ internal static class FdInspection
     // Long enough for another thread to finish an open-then-close or a pipe's two closes.
     private static readonly TimeSpan SettleDelay = TimeSpan.FromMilliseconds(20);
 
-    /// <summary>Scans and judges every descriptor now.</summary>
+    /// <summary>Scans and judges every descriptor now, as a checkpoint would find them once the resources that claim some closed them.</summary>
+    public static IReadOnlyList<FdAssessment> AssessAhead(ImageCapabilities capabilities, PolicySet policies) =>
+        FdClassifier.Assess(FdScanner.Scan(), capabilities, policies, anticipateClaims: true);
+
+    /// <summary>Scans and judges every descriptor now, as they are.</summary>
     public static IReadOnlyList<FdAssessment> AssessAll(ImageCapabilities capabilities, PolicySet policies) =>
         FdClassifier.Assess(FdScanner.Scan(), capabilities, policies);
 

@@ -106,7 +106,7 @@ internal sealed class FileDescriptorResource : IResource
         ServesTcp: assessments.Any(a => a.Entry.Kind == FdKind.TcpSocket && a.Action is FdAutomaticAction.KeepListening or FdAutomaticAction.CloseInbound),
         HoldsOutboundConnections: assessments.Any(a =>
             a.Entry.Socket is { IsTcp: true, Listening: false, TcpState: not (null or TcpState.Close or TcpState.Unknown) }
-            && a.Action != FdAutomaticAction.CloseInbound
+            && a.Action is not (FdAutomaticAction.CloseInbound or FdAutomaticAction.ClosedByOwner)
             && a.Rule?.Action is not (PolicyAction.Close or PolicyAction.Reopen)));
 
     /// <summary>Nothing is done silently: every automatic action and every policy that applied goes into the report.</summary>

@@ -39,7 +39,7 @@ internal sealed record Readiness(Checkpointability Checkpointability, string? Re
 
         // Without the agent nothing checks descriptors at a checkpoint, so none can block one.
         FdAssessment[] blocking = FileDescriptorResource.Installed
-            ? [.. FdInspection.AssessAll(plan.Capabilities, policies).Where(a => a.Blocking)]
+            ? [.. FdInspection.AssessAhead(plan.Capabilities, policies).Where(a => a.Blocking)]
             : [];
         string? reason = plan.Problems.Select(problem => FirstLine(problem.Message)).FirstOrDefault()
             ?? (policies.Error is { } error ? $"The resource policies cannot be used: {error}" : null)

@@ -36,7 +36,7 @@ internal sealed record FdsReply
         }
 
         PolicySet policies = PolicySet.Load(request.Policies);
-        IReadOnlyList<FdAssessment> assessments = FdInspection.AssessAll(plan?.Capabilities ?? ImageCapabilities.CriuDefaults, policies);
+        IReadOnlyList<FdAssessment> assessments = FdInspection.AssessAhead(plan?.Capabilities ?? ImageCapabilities.CriuDefaults, policies);
         return new FdsReply
         {
             Pid = Environment.ProcessId,
