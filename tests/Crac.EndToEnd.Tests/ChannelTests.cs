@@ -127,7 +127,8 @@ public sealed class ChannelTests
         Assert.AreEqual(1, DiagnosticsSocket.CountSessions(app.Pid));
         session.Dispose();
 
-        await ProcessRunner.WaitUntilAsync(() => DiagnosticsSocket.CountSessions(app.Pid) == 0, TimeSpan.FromSeconds(10), "the dead session to be closed");
+        await ProcessRunner.WaitUntilAsync(() => DiagnosticsSocket.CountSessions(app.Pid) == 0, TimeSpan.FromSeconds(10),
+            () => $"the dead session to be closed:{ProcessRunner.DescribeDescriptors(app.Pid)}\n--- unix sockets\n{string.Join('\n', Crac.Interop.Procfs.ReadUnixSockets(app.Pid).Where(s => s.Path?.Contains("dotnet-diagnostic") == true))}\n--- output\n{app.Output}");
         Assert.AreEqual(0, (await ToolRun.RunAsync("checkpoint", app.Pid.ToString())).ExitCode);
     }
 

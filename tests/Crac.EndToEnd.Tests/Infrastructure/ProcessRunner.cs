@@ -62,14 +62,17 @@ internal static class ProcessRunner
         return Process.Start(start) ?? throw new InvalidOperationException($"Could not start {program}.");
     }
 
-    public static async Task WaitUntilAsync(Func<bool> condition, TimeSpan timeout, string what)
+    public static Task WaitUntilAsync(Func<bool> condition, TimeSpan timeout, string what) => WaitUntilAsync(condition, timeout, () => what);
+
+    /// <summary>Waits for a condition; <paramref name="what"/> is asked only on a timeout, to describe the state then.</summary>
+    public static async Task WaitUntilAsync(Func<bool> condition, TimeSpan timeout, Func<string> what)
     {
         var stopwatch = Stopwatch.StartNew();
         while (!condition())
         {
             if (stopwatch.Elapsed > timeout)
             {
-                throw new TimeoutException($"Timed out after {timeout.TotalSeconds:0.#} s waiting for {what}.");
+                throw new TimeoutException($"Timed out after {timeout.TotalSeconds:0.#} s waiting for {what()}.");
             }
 
             await Task.Delay(20);
