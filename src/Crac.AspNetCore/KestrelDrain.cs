@@ -33,6 +33,10 @@ internal sealed class KestrelDrain : IResource
     private readonly Lock _lock = new();
     private readonly List<DrainableListener> _listeners = [];
     private readonly SemaphoreSlim _changed = new(0);
+
+    // Connections that ended while the drain ran, some before the drain's own loop first saw them
+    // (a request arriving while the listeners pause is answered with Connection: close at once).
+    private readonly ConcurrentQueue<TrackedConnection> _closedDuringDrain = new();
     private volatile bool _draining;
     private int _registered;
     private int _drainedRequests;
@@ -82,6 +86,11 @@ internal sealed class KestrelDrain : IResource
         {
             (KestrelDrain drain, TrackedConnection closed) = ((KestrelDrain, TrackedConnection))state!;
             drain._connections.TryRemove(closed, out _);
+            if (drain._draining)
+            {
+                drain._closedDuringDrain.Enqueue(closed);
+            }
+
             drain._changed.Release();
         }, (this, tracked));
     }
@@ -101,6 +110,7 @@ internal sealed class KestrelDrain : IResource
     {
         long started = Stopwatch.GetTimestamp();
         _requestsDuringDrain = 0;
+        _closedDuringDrain.Clear();
         _draining = true;
         List<DrainableListener> listeners;
         lock (_lock)
@@ -116,7 +126,7 @@ internal sealed class KestrelDrain : IResource
         _logger.LogInformation("Checkpoint: Kestrel stopped accepting on {Endpoints}; draining {Connections} connection(s)", string.Join(", ", listeners.Select(l => l.Display)), _connections.Count);
         int inFlightAtStart = 0;
         var closed = new Dictionary<CloseKind, int>();
-        var all = new List<TrackedConnection>(_connections.Keys);
+        var all = new HashSet<TrackedConnection>(_connections.Keys, ReferenceEqualityComparer.Instance);
         try
         {
             while (true)
@@ -124,11 +134,7 @@ internal sealed class KestrelDrain : IResource
                 long now = Stopwatch.GetTimestamp();
                 foreach (TrackedConnection connection in _connections.Keys)
                 {
-                    if (!all.Contains(connection))
-                    {
-                        all.Add(connection);
-                    }
-
+                    all.Add(connection);
                     int inFlight = connection.RequestsInFlight;
                     if (connection.ClosedBy != CloseKind.None)
                     {
@@ -166,6 +172,7 @@ internal sealed class KestrelDrain : IResource
                 $"Kestrel could not drain in time: {_connections.Count} connection(s) still open, {requests} request(s) still in flight at the checkpoint timeout. The server accepts again and the requests go on. Raise the timeout (--timeout), or make long requests end sooner."));
         }
 
+        all.UnionWith(_closedDuringDrain);
         foreach (TrackedConnection connection in all)
         {
             CloseKind kind = connection.ClosedBy;
