@@ -19,6 +19,9 @@ internal static class RestoreFidelityResources
         }
 
         HeapWalk.AgentDirectory = agentDirectory;
+        // After a restore, in this order: the machine (environment, time zone, memory) first, so
+        // everything after it, the reseed included, runs against this host's settings.
+        Coordinator.Global.Agent.Register(RestoredMachine.Instance);
         Coordinator.Global.Agent.Register(RandomGenerators.Instance);
     }
 }
