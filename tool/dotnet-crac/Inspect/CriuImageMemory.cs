@@ -121,6 +121,7 @@ internal sealed partial class CriuImageMemory
         {
             ulong address = 0;
             ulong pages = 0;
+            ulong? widePages = null;
             bool inParent = false;
             uint? flags = null;
             foreach ((int number, ulong value, _) in Fields(entry))
@@ -131,8 +132,12 @@ internal sealed partial class CriuImageMemory
                     case 2: pages = value; break;
                     case 3: inParent = value != 0; break;
                     case 4: flags = (uint)value; break;
+                    // CRIU 4 writes the page count as a 64-bit nr_pages (5), leaving the old 32-bit field 0.
+                    case 5: widePages = value; break;
                 }
             }
+
+            pages = widePages ?? pages;
 
             // Only present pages have their contents here; those in a parent image or lazy do not.
             bool present = flags is { } f ? (f & PagePresent) != 0 && (f & PageInParent) == 0 : !inParent;
