@@ -42,6 +42,7 @@ internal static class AgentHost
             }
 
             Coordinator.Completed += AgentEventSource.Log.OnCheckpointCompleted;
+            RendezvousLink.Install();
             if (string.Equals(Environment.GetEnvironmentVariable(CracEnvironment.EngineOptions), "help", StringComparison.OrdinalIgnoreCase))
             {
                 Console.Error.WriteLine(EngineHelp.Describe(null));

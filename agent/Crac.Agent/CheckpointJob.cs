@@ -19,12 +19,15 @@ internal sealed class CheckpointJob : ICheckpointObserver
     private readonly AgentEventSource _events;
     private volatile Snapshot _snapshot = new(CheckpointState.Running, CheckpointPhase.Starting, null, null);
 
-    private CheckpointJob(string id, ResolvedCheckpointOptions? options, CheckpointLimits limits, AgentEventSource events)
+    private readonly Rendezvous? _rendezvous;
+
+    private CheckpointJob(string id, ResolvedCheckpointOptions? options, CheckpointLimits limits, AgentEventSource events, Rendezvous? rendezvous)
     {
         Id = id;
         _options = options;
         Limits = limits;
         _events = events;
+        _rendezvous = rendezvous;
     }
 
     public string Id { get; }
@@ -41,15 +44,23 @@ internal sealed class CheckpointJob : ICheckpointObserver
     public static CheckpointJob Create(string id, CheckpointRequest request, AgentEventSource events)
     {
         CheckpointOptions options = request.ToOptions();
+        Rendezvous? rendezvous = request.Rendezvous is { } path ? Rendezvous.Open(path) : null;
         try
         {
             ResolvedCheckpointOptions resolved = CheckpointSettings.Resolve(options) with { OperatorPolicies = request.Policies };
-            return new CheckpointJob(id, resolved, resolved.Limits, events);
+            return new CheckpointJob(id, resolved, resolved.Limits, events, rendezvous);
         }
         catch (ArgumentException exception)
         {
-            var job = new CheckpointJob(id, null, CheckpointLimits.For(options.Timeout ?? CracSettings.DefaultTimeout), events);
-            job.Finish(Coordinator.Refuse(options.Engine ?? CracSettings.ConfiguredEngineName, options.DryRun, exception));
+            var job = new CheckpointJob(id, null, CheckpointLimits.For(options.Timeout ?? CracSettings.DefaultTimeout), events, rendezvous);
+            CheckpointReport refusal = Coordinator.Refuse(options.Engine ?? CracSettings.ConfiguredEngineName, options.DryRun, exception);
+            job.Finish(refusal);
+            if (rendezvous is not null)
+            {
+                RendezvousLink.Use(rendezvous);
+                RendezvousLink.WriteReport(refusal);
+            }
+
             return job;
         }
     }
@@ -66,12 +77,32 @@ internal sealed class CheckpointJob : ICheckpointObserver
     {
         Publish(CheckpointState.WaitingForDump, CheckpointPhase.WaitingForDump, instructions);
         _events.CheckpointPhase(Id, WireNames.Of(CheckpointPhase.WaitingForDump));
+        ReportParked();
     }
 
     public void OnPaused()
     {
         Publish(CheckpointState.Paused, CheckpointPhase.Paused, dump: null);
         _events.CheckpointPhase(Id, WireNames.Of(CheckpointPhase.Paused));
+        ReportParked();
+    }
+
+    /// <summary>Tells the tool at the rendezvous, if it asked for one, that the process is parked.</summary>
+    private void ReportParked()
+    {
+        if (_rendezvous is null)
+        {
+            return;
+        }
+
+        try
+        {
+            RendezvousLink.Park(_rendezvous, ToOutcome(), () => _snapshot.State is CheckpointState.WaitingForDump or CheckpointState.Paused, OnResumed);
+        }
+        catch (IOException)
+        {
+            // The rendezvous is gone: the tool follows the checkpoint over the channel instead.
+        }
     }
 
     /// <summary>The parked checkpoint was woken: it runs again (its after-restore comes next).</summary>
@@ -105,7 +136,16 @@ internal sealed class CheckpointJob : ICheckpointObserver
         }
 
         _events.CheckpointStarted(Id, _options.Engine.Name, _options.DryRun);
-        Finish(Coordinator.RunAsync(_options, CheckpointTrigger.Agent, this, CancellationToken.None).GetAwaiter().GetResult());
+        if (_rendezvous is not null)
+        {
+            RendezvousLink.Use(_rendezvous);
+        }
+
+        CheckpointReport report = Coordinator.RunAsync(_options, CheckpointTrigger.Agent, this, CancellationToken.None).GetAwaiter().GetResult();
+        Finish(report);
+
+        // A checkpoint refused before it ran raises no Completed event: its report is written here.
+        RendezvousLink.WriteReport(report);
     }
 
     private void Finish(CheckpointReport report) => _snapshot = new Snapshot(CheckpointState.Done, null, null, report);

@@ -55,6 +55,12 @@ internal sealed record ImageMetadata
     /// <summary>How CRIU dumped the image, so the restore passes matching flags.</summary>
     public Criu.CriuSettings? Criu { get; init; }
 
+    /// <summary>The checkpoint's limits: the restore waits for the after-restore notifications by them.</summary>
+    public Configuration.CheckpointLimits? Limits { get; init; }
+
+    /// <summary>The process's temp directory (its TMPDIR) at checkpoint time: where the restorer leaves its hand-over.</summary>
+    public string TemporaryDirectory { get; init; } = Path.GetTempPath();
+
     /// <summary>The process's children and their descendants at checkpoint time: CRIU dumps them with it and restores them with their pids.</summary>
     public IReadOnlyList<int> ChildPids { get; init; } = [];
 

@@ -22,7 +22,7 @@ internal sealed class PauseEngine : CheckpointEngine
         try
         {
             ImageDirectory.Prepare(directory);
-            ImageMetadata.Capture(Name, request.Generation, criuVersion: null).Write(directory);
+            (ImageMetadata.Capture(Name, request.Generation, criuVersion: null) with { Limits = request.Options.Limits }).Write(directory);
             wake = RestoreGate.Arm();
             ImageDirectory.WritePrivateFile(Path.Combine(directory, PidFileName), $"{Libc.getpid()}\n");
         }

@@ -10,6 +10,12 @@ internal static class RestoreGate
     private static readonly Lock Sync = new();
     private static TaskCompletionSource<RestoreSignal>? _waiter;
 
+    /// <summary>
+    /// Reads the restorer's hand-over (its environment and new arguments) left for a process CRIU has
+    /// just restored, if there is one: set by the agent, which knows where the tool leaves it.
+    /// </summary>
+    public static Func<RestoreContext?>? RestoreContextReader { get; set; }
+
     public static bool IsArmed
     {
         get

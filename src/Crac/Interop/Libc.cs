@@ -89,6 +89,20 @@ internal static partial class Libc
     [LibraryImport(Library)]
     public static partial uint umask(uint mask);
 
+    public const int O_NOFOLLOW = 0x20000;
+
+    [LibraryImport(Library, SetLastError = true, StringMarshalling = StringMarshalling.Utf8)]
+    public static partial int chown(string path, uint owner, uint group);
+
+    [LibraryImport(Library, SetLastError = true)]
+    public static partial int fchown(int fd, uint owner, uint group);
+
+    [LibraryImport(Library, SetLastError = true)]
+    public static unsafe partial nint write(int fd, byte* buffer, nuint count);
+
+    [LibraryImport(Library, SetLastError = true, StringMarshalling = StringMarshalling.Utf8)]
+    public static partial int rename(string from, string to);
+
     public const int SOL_SOCKET = 1;
     public const int IPPROTO_TCP = 6;
     public const int TCP_INFO = 11;

@@ -16,6 +16,14 @@ internal static class Procfs
         return string.IsNullOrEmpty(text) ? [] : text.TrimEnd('\0').Split('\0');
     }
 
+    /// <summary>One variable of the process's initial environment (/proc/PID/environ), or null when unset or unreadable.</summary>
+    public static string? ReadEnvironmentVariable(int pid, string name)
+    {
+        string? text = ReadText($"/proc/{pid}/environ");
+        string prefix = name + "=";
+        return text?.Split('\0').FirstOrDefault(entry => entry.StartsWith(prefix, StringComparison.Ordinal))?[prefix.Length..];
+    }
+
     /// <summary>The kernel's short name of the process (/proc/PID/comm).</summary>
     public static string? ReadComm(int pid) => ReadText($"/proc/{pid}/comm")?.Trim();
 

@@ -21,6 +21,12 @@ internal sealed record CheckpointRequest
     [JsonConverter(typeof(DurationJsonConverter))]
     public TimeSpan? Timeout { get; init; }
 
+    /// <summary>
+    /// The rendezvous directory the tool prepared (<see cref="Protocol.Rendezvous"/>): the process
+    /// reports being parked, and finishing, there; the tool wakes it there. Null: the channel alone.
+    /// </summary>
+    public string? Rendezvous { get; init; }
+
     /// <summary>The operator's policies for this checkpoint only, ahead of the process's own.</summary>
     public PolicyText? Policies { get; init; }
 

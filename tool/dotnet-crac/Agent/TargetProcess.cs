@@ -149,6 +149,13 @@ internal sealed class TargetProcess
 
     public bool IsAlive => Exists(Pid);
 
+    /// <summary>The process's temp directory, as .NET's Path.GetTempPath() computes it there: its TMPDIR, else /tmp.</summary>
+    public string TemporaryDirectory =>
+        Procfs.ReadEnvironmentVariable(Pid, "TMPDIR") is { Length: > 0 } tmp ? tmp.TrimEnd('/') + "/" : "/tmp/";
+
+    /// <summary>The process's uid (ours, when it cannot be read).</summary>
+    public uint Uid => Procfs.ReadUid(Pid) ?? Libc.geteuid();
+
     public static bool Exists(int pid) =>
         Libc.kill(pid, 0) == 0 || System.Runtime.InteropServices.Marshal.GetLastPInvokeError() == Libc.EPERM;
 

@@ -11,9 +11,12 @@ namespace Crac.Engines.Criu;
 /// </summary>
 internal sealed class CriuEngine : CheckpointEngine
 {
-    // After a successful self-dump the restored process learns its environment and arguments
-    // from `dotnet crac restore`, which wakes it right after CRIU returns.
-    private static readonly TimeSpan RestoreWakeTimeout = TimeSpan.FromSeconds(10);
+    // `dotnet crac restore` leaves the restorer's environment and arguments before CRIU runs; a
+    // restorer that only wakes the process over the channel gets this long to do so.
+    private static readonly TimeSpan RestoreWakeTimeout = TimeSpan.FromSeconds(2);
+
+    // How soon a parked process notices it was restored: the first response of a restored service waits on it.
+    private static readonly TimeSpan ParkedPollInterval = TimeSpan.FromMilliseconds(5);
 
     public override string Name => "criu";
 
@@ -57,7 +60,7 @@ internal sealed class CriuEngine : CheckpointEngine
     public override async Task<EngineResult> CheckpointAsync(EngineRequest request)
     {
         var plan = (CriuPlan)request.Plan;
-        ImageMetadata metadata = ImageMetadata.Capture(Name, request.Generation, criuVersion: null);
+        ImageMetadata metadata = ImageMetadata.Capture(Name, request.Generation, criuVersion: null) with { Limits = request.Options.Limits };
         return request.Trigger == CheckpointTrigger.Agent
             ? await WaitForToolAsync(request, plan, metadata).ConfigureAwait(false)
             : await DumpSelfAsync(request, plan, metadata).ConfigureAwait(false);
@@ -97,21 +100,30 @@ internal sealed class CriuEngine : CheckpointEngine
                     $"dotnet crac did not dump the process within {CracSettings.FormatTimeout(limit)} of it being ready (did the tool exit?). The checkpoint is abandoned."), directory);
             }
 
-            await Task.WhenAny(wake, Task.Delay(50)).ConfigureAwait(false);
+            await Task.WhenAny(wake, Task.Delay(ParkedPollInterval)).ConfigureAwait(false);
         }
 
         return ToResult(await wake.ConfigureAwait(false), directory);
     }
 
-    /// <summary>In a restored process: give `dotnet crac restore` a moment to hand over its environment and arguments.</summary>
+    /// <summary>
+    /// In a restored process: the restorer's hand-over is read at once if it left one; otherwise
+    /// the restorer may still wake it over the channel, for a moment.
+    /// </summary>
     private static async Task<EngineResult> RestoredAsync(Task<RestoreSignal> wake, string directory)
     {
-        await Task.WhenAny(wake, Task.Delay(RestoreWakeTimeout)).ConfigureAwait(false);
+        RestoreContext? context = RestoreGate.RestoreContextReader?.Invoke();
+        if (context is null)
+        {
+            await Task.WhenAny(wake, Task.Delay(RestoreWakeTimeout)).ConfigureAwait(false);
+            context = wake.IsCompleted ? wake.Result.Context : null;
+        }
+
         RestoreGate.Disarm();
         return new EngineResult(EngineResultKind.Restored)
         {
             ImageDirectory = directory,
-            Restore = wake.IsCompleted ? wake.Result.Context : new RestoreContext(null, null, null),
+            Restore = context ?? new RestoreContext(null, null, null),
         };
     }
 
@@ -178,7 +190,7 @@ internal sealed class CriuEngine : CheckpointEngine
                     $"CRIU did not finish dumping within {CracSettings.FormatTimeout(limit)}; see {Path.Combine(directory, CriuCommandLine.DumpLog)}."), directory);
             }
 
-            await Task.WhenAny(wake, Task.Delay(5)).ConfigureAwait(false);
+            await Task.WhenAny(wake, Task.Delay(ParkedPollInterval)).ConfigureAwait(false);
         }
 
         return ToResult(await wake.ConfigureAwait(false), directory);

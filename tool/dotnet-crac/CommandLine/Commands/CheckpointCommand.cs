@@ -19,8 +19,11 @@ namespace Crac.Tool.CommandLine.Commands;
 /// </summary>
 internal static class CheckpointCommand
 {
-    // Each poll is a session, and the runtime serves one diagnostics command at a time.
+    // Without a rendezvous each poll is a session, and the runtime serves one diagnostics command at a time.
     private static readonly TimeSpan PollInterval = TimeSpan.FromMilliseconds(50);
+
+    // How often the wait at the rendezvous stops to check the deadline and show progress.
+    private static readonly TimeSpan RendezvousCheckInterval = TimeSpan.FromMilliseconds(500);
 
     public static Command Create()
     {
@@ -86,7 +89,22 @@ internal static class CheckpointCommand
 
         public async Task<ReturnCode> ExecuteAsync(CancellationToken cancellationToken)
         {
-            CheckpointReply accepted = await client.CheckpointAsync(request, cancellationToken).ConfigureAwait(false);
+            // The process reports being parked, and finishing, at the rendezvous: no session may be
+            // open when CRIU dumps it, so the tool does not poll over the channel (unless it must).
+            Rendezvous? rendezvous = Rendezvous.Prepare(Rendezvous.PathFor(Target.Pid, Target.TemporaryDirectory), Target.Uid, out _);
+            try
+            {
+                return await ExecuteAsync(rendezvous, cancellationToken).ConfigureAwait(false);
+            }
+            finally
+            {
+                rendezvous?.Remove();
+            }
+        }
+
+        private async Task<ReturnCode> ExecuteAsync(Rendezvous? rendezvous, CancellationToken cancellationToken)
+        {
+            CheckpointReply accepted = await client.CheckpointAsync(request with { Rendezvous = rendezvous?.Directory }, cancellationToken).ConfigureAwait(false);
             CheckpointLimits limits = accepted.Limits;
             using var progress = new Progress(quiet: format == OutputFormat.Json);
             progress.Report($"Checkpoint {accepted.CheckpointId} of process {Target.Display} accepted ({accepted.Engine} engine, timeout {CracSettings.FormatTimeout(limits.ResourceTimeout)})");
@@ -110,7 +128,7 @@ internal static class CheckpointCommand
                         $"It goes on in the process; `dotnet crac status {Target.Pid}` shows where it stands.");
                 }
 
-                OutcomeReply outcome = await AskOutcomeAsync(accepted.CheckpointId, cancellationToken).ConfigureAwait(false);
+                OutcomeReply outcome = await NextOutcomeAsync(rendezvous, accepted.CheckpointId, cancellationToken).ConfigureAwait(false);
                 switch (outcome.State)
                 {
                     case CheckpointState.Done:
@@ -129,16 +147,50 @@ internal static class CheckpointCommand
                         }
 
                         // Kept running, or the dump failed: wake the process; it carries on or rolls back.
-                        await client.ResumeAsync(
-                            new ResumeRequest { Kind = dump.Succeeded ? ResumeKind.KeptRunning : ResumeKind.DumpFailed, Failure = dump.Failure },
-                            cancellationToken).ConfigureAwait(false);
+                        await WakeAsync(rendezvous, new ResumeRequest { Kind = dump.Succeeded ? ResumeKind.KeptRunning : ResumeKind.DumpFailed, Failure = dump.Failure }, cancellationToken)
+                            .ConfigureAwait(false);
                         break;
                     case CheckpointState.Running:
                         progress.Report($"Checkpoint {accepted.CheckpointId} of process {Target.Display}: {WireNames.Of(outcome.Phase ?? CheckpointPhase.Starting)}");
-                        await Task.Delay(PollInterval, cancellationToken).ConfigureAwait(false);
                         break;
                 }
             }
+        }
+
+        /// <summary>The checkpoint's next state: what the process leaves at the rendezvous, or, without one, what `outcome` answers.</summary>
+        private async Task<OutcomeReply> NextOutcomeAsync(Rendezvous? rendezvous, string checkpointId, CancellationToken cancellationToken)
+        {
+            if (rendezvous is null)
+            {
+                await Task.Delay(PollInterval, cancellationToken).ConfigureAwait(false);
+                return await AskOutcomeAsync(checkpointId, cancellationToken).ConfigureAwait(false);
+            }
+
+            string? found = await rendezvous.WaitForAsync([Rendezvous.Parked, Rendezvous.Report], RendezvousCheckInterval, () => !Target.IsAlive, cancellationToken)
+                .ConfigureAwait(false);
+            if (found is not null && rendezvous.TryRead(found, CracJsonContext.Default.OutcomeReply, consume: true) is { } outcome)
+            {
+                return outcome;
+            }
+
+            if (!Target.IsAlive)
+            {
+                throw new ToolException(ReturnCode.TargetExited, $"Process {Target.Display} exited during its checkpoint, without an image.");
+            }
+
+            return new OutcomeReply { State = CheckpointState.Running };
+        }
+
+        /// <summary>Wakes the parked process: at the rendezvous, or over the channel.</summary>
+        private async Task WakeAsync(Rendezvous? rendezvous, ResumeRequest resume, CancellationToken cancellationToken)
+        {
+            if (rendezvous is not null)
+            {
+                rendezvous.Write(Rendezvous.Resume, resume, CracJsonContext.Default.ResumeRequest);
+                return;
+            }
+
+            await client.ResumeAsync(resume, cancellationToken).ConfigureAwait(false);
         }
 
         private async Task<OutcomeReply> AskOutcomeAsync(string checkpointId, CancellationToken cancellationToken)

@@ -144,6 +144,7 @@ internal static class RestoreCommand
 
             DateTimeOffset started = DateTimeOffset.UtcNow;
             var stopwatch = Stopwatch.StartNew();
+            Rendezvous? handOver = LeaveHandOver(metadata, started);
             try
             {
                 if (!foreground)
@@ -157,20 +158,75 @@ internal static class RestoreCommand
                         throw RestoreFailed(exitCode, output, metadata.Pid);
                     }
 
-                    TargetProcess target = TargetProcess.Open(ReadPid(pidFile) ?? metadata.Pid);
-                    return await WakeAndReportAsync(target, metadata, started, stopwatch, criuMilliseconds, detached: true, cancellationToken).ConfigureAwait(false);
+                    int pid = ReadPid(pidFile) ?? metadata.Pid;
+                    return handOver is not null
+                        ? await ReportFromRendezvousAsync(handOver, pid, metadata, stopwatch, criuMilliseconds, detached: true, cancellationToken).ConfigureAwait(false)
+                        : await WakeAndReportAsync(TargetProcess.Open(pid), metadata, started, stopwatch, criuMilliseconds, detached: true, cancellationToken).ConfigureAwait(false);
                 }
 
-                return await RestoreInForegroundAsync(criu, criuArguments, pidFile, metadata, started, stopwatch, cancellationToken).ConfigureAwait(false);
+                return await RestoreInForegroundAsync(criu, criuArguments, pidFile, metadata, handOver, started, stopwatch, cancellationToken).ConfigureAwait(false);
             }
             finally
             {
+                handOver?.Remove();
                 Directory.Delete(pidDirectory, recursive: true);
             }
         }
 
+        /// <summary>
+        /// Leaves this shell's environment and the new arguments where the restored process reads
+        /// them the moment CRIU has restored it (its rendezvous), so that it carries on at once;
+        /// null when that directory cannot be made private to it (the channel wakes it then).
+        /// </summary>
+        private Rendezvous? LeaveHandOver(ImageMetadata metadata, DateTimeOffset started)
+        {
+            Rendezvous? rendezvous = Rendezvous.Prepare(Rendezvous.PathFor(metadata.Pid, metadata.TemporaryDirectory), metadata.Uid, out _);
+            try
+            {
+                rendezvous?.Write(Rendezvous.Restore, RestoreRequest(started), CracJsonContext.Default.ResumeRequest);
+                return rendezvous;
+            }
+            catch (IOException)
+            {
+                rendezvous?.Remove();
+                return null;
+            }
+        }
+
+        private ResumeRequest RestoreRequest(DateTimeOffset started)
+        {
+            var environment = new Dictionary<string, string>(StringComparer.Ordinal);
+            foreach (DictionaryEntry variable in Environment.GetEnvironmentVariables())
+            {
+                environment[(string)variable.Key] = (string?)variable.Value ?? string.Empty;
+            }
+
+            return new ResumeRequest { Kind = ResumeKind.Restored, Environment = environment, Arguments = [.. arguments], RestoreStartedAt = started };
+        }
+
+        /// <summary>Waits at the rendezvous for the restored process's report of its after-restore, as long as the checkpoint's limits allow.</summary>
+        private async Task<ReturnCode> ReportFromRendezvousAsync(
+            Rendezvous rendezvous, int pid, ImageMetadata metadata, Stopwatch stopwatch, double criuMilliseconds, bool detached, CancellationToken cancellationToken)
+        {
+            CheckpointLimits limits = metadata.Limits ?? CheckpointLimits.For(CracSettings.DefaultTimeout);
+            string display = $"{pid} ({TargetProcess.ReadName(pid)})";
+            string? found = await rendezvous.WaitForAsync([Rendezvous.Report], limits.PassDeadline, () => !TargetProcess.IsLive(pid), cancellationToken).ConfigureAwait(false);
+            OutcomeReply? outcome = found is null ? null : rendezvous.TryRead(Rendezvous.Report, CracJsonContext.Default.OutcomeReply, consume: true);
+            if (outcome?.Report is not { } report)
+            {
+                throw !TargetProcess.IsLive(pid)
+                    ? new ToolException(ReturnCode.RestoreFailed, $"Process {display} was restored from {directory} and then exited before its after-restore notifications ended.")
+                    : new ToolException(ReturnCode.Timeout,
+                        $"Process {display} was restored, but its after-restore notifications did not finish within {Formatting.Duration(limits.PassDeadline.TotalMilliseconds)} " +
+                        $"(its checkpoint timeout of {CracSettings.FormatTimeout(limits.ResourceTimeout)} and the grace after it). It goes on; `dotnet crac status {pid}` shows where it stands.");
+            }
+
+            return Report(pid, display, metadata, report, report.Generation, stopwatch.Elapsed.TotalMilliseconds, criuMilliseconds, detached);
+        }
+
         private async Task<ReturnCode> RestoreInForegroundAsync(
-            CriuBinary criu, List<string> criuArguments, string pidFile, ImageMetadata metadata, DateTimeOffset started, Stopwatch stopwatch, CancellationToken cancellationToken)
+            CriuBinary criu, List<string> criuArguments, string pidFile, ImageMetadata metadata, Rendezvous? handOver, DateTimeOffset started, Stopwatch stopwatch,
+            CancellationToken cancellationToken)
         {
             var start = new ProcessStartInfo(criu.Path) { UseShellExecute = false };
             criuArguments.ForEach(start.ArgumentList.Add);
@@ -187,8 +243,9 @@ internal static class RestoreCommand
             }
 
             double criuMilliseconds = stopwatch.Elapsed.TotalMilliseconds;
-            ReturnCode woken = await WakeAndReportAsync(TargetProcess.Open(pid), metadata, started, stopwatch, criuMilliseconds, detached: false, cancellationToken)
-                .ConfigureAwait(false);
+            ReturnCode woken = handOver is not null
+                ? await ReportFromRendezvousAsync(handOver, pid, metadata, stopwatch, criuMilliseconds, detached: false, cancellationToken).ConfigureAwait(false)
+                : await WakeAndReportAsync(TargetProcess.Open(pid), metadata, started, stopwatch, criuMilliseconds, detached: false, cancellationToken).ConfigureAwait(false);
             if (woken != ReturnCode.Ok)
             {
                 return woken;
@@ -199,25 +256,12 @@ internal static class RestoreCommand
             return (ReturnCode)criuProcess.ExitCode;
         }
 
-        /// <summary>Wakes the restored (or paused) process with this shell's environment and the new arguments, then reports.</summary>
+        /// <summary>Wakes the restored (or paused) process over the channel with this shell's environment and the new arguments, then reports.</summary>
         private async Task<ReturnCode> WakeAndReportAsync(
             TargetProcess target, ImageMetadata metadata, DateTimeOffset started, Stopwatch stopwatch, double? criuMilliseconds, bool detached, CancellationToken cancellationToken)
         {
             var client = new AgentClient(target);
-            var environment = new Dictionary<string, string>(StringComparer.Ordinal);
-            foreach (DictionaryEntry variable in Environment.GetEnvironmentVariables())
-            {
-                environment[(string)variable.Key] = (string?)variable.Value ?? string.Empty;
-            }
-
-            var resume = new ResumeRequest
-            {
-                Kind = ResumeKind.Restored,
-                Environment = environment,
-                Arguments = [.. arguments],
-                RestoreStartedAt = started,
-            };
-            ResumeReply reply = await client.ResumeAsync(resume, cancellationToken).ConfigureAwait(false);
+            ResumeReply reply = await client.ResumeAsync(RestoreRequest(started), cancellationToken).ConfigureAwait(false);
             if (!reply.Resumed)
             {
                 throw new ToolException(ReturnCode.RestoreFailed,
@@ -225,21 +269,26 @@ internal static class RestoreCommand
             }
 
             CheckpointReportMessage? report = await WaitForAfterRestoreAsync(client, reply, cancellationToken).ConfigureAwait(false);
-            double total = stopwatch.Elapsed.TotalMilliseconds;
             // A checkpoint the application took itself has no outcome to ask for: its status tells the generation.
             int generation = report?.Generation
                 ?? (await client.StatusAsync(cancellationToken).ConfigureAwait(false)).Generation;
+            return Report(target.Pid, target.Display, metadata, report, generation, stopwatch.Elapsed.TotalMilliseconds, criuMilliseconds, detached);
+        }
+
+        private ReturnCode Report(
+            int pid, string display, ImageMetadata metadata, CheckpointReportMessage? report, int generation, double total, double? criuMilliseconds, bool detached)
+        {
             if (format == OutputFormat.Json)
             {
                 ToolJsonContext.Write(
-                    new RestoreResult(target.Pid, directory, metadata.Engine, total, detached, report, _stdio?.Output, _stdio?.Error),
+                    new RestoreResult(pid, directory, metadata.Engine, total, detached, report, _stdio?.Output, _stdio?.Error),
                     ToolJsonContext.Default.RestoreResult);
             }
             else
             {
                 string how = criuMilliseconds is { } criu ? $"CRIU {Formatting.Duration(criu)}, " : string.Empty;
                 Console.Out.WriteLine(
-                    $"Restored process {target.Display} from {directory} in {Formatting.Duration(total)} ({how}after-restore done), generation {generation.ToString(CultureInfo.InvariantCulture)}.");
+                    $"Restored process {display} from {directory} in {Formatting.Duration(total)} ({how}after-restore done), generation {generation.ToString(CultureInfo.InvariantCulture)}.");
                 if (_stdio is { } stdio)
                 {
                     Console.Out.WriteLine(stdio.Output == stdio.Error
@@ -250,7 +299,7 @@ internal static class RestoreCommand
                 Console.Out.Write(FidelityText.Render(FidelityText.FromActions(report?.Actions ?? [])).Replace("(the last restore)", "(what this restore found)", StringComparison.Ordinal));
                 if (report?.Failure is { } failure)
                 {
-                    Console.Error.WriteLine($"Error: process {target.Display} was restored, but a restore notification failed:");
+                    Console.Error.WriteLine($"Error: process {display} was restored, but a restore notification failed:");
                     Console.Error.Write(ExceptionTreeRenderer.Render(failure));
                 }
             }
