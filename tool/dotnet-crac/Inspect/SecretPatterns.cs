@@ -68,6 +68,6 @@ internal static partial class SecretPatterns
     [GeneratedRegex(@"\bAIza[0-9A-Za-z_\-]{35}\b")]
     private static partial Regex GoogleApiKey();
 
-    [GeneratedRegex(@"(?i)\b(?:client_?secret|api_?key|secret_?key|access_?token)[""']?\s*[=:]\s*[""']?[A-Za-z0-9_\-+/.=]{20,}")]
+    [GeneratedRegex(@"(?i)\b(?:client_?secret|api_?key|secret_?key|access_?token)[""']?\s*[=:]\s*[""']?[A-Za-z0-9_\-+/.=~]{20,}")]
     private static partial Regex SecretAssignment();
 }
