@@ -63,12 +63,24 @@ internal sealed class RestoredMachine : IResource
     {
         TimeSpan wall = DateTimeOffset.UtcNow - before.WallClock;
         TimeSpan monotonic = Stopwatch.GetElapsedTime(before.MonotonicTimestamp);
-        string down = Duration(wall - monotonic);
-        return wall - monotonic > ClockSlack
-            ? new FidelityFinding("clocks", FidelityState.Unchanged,
-                $"the wall clock (DateTime) moved on by the {down} the process was down; Stopwatch, Environment.TickCount64 and every timer's clock continued from the checkpoint (CRIU's time namespace): timers and timeouts did not count the time down, so none fired at once or in a burst. Durations measured across the restore with Stopwatch exclude the time down; with DateTime they include it")
+        if (monotonic < TimeSpan.Zero)
+        {
+            // A restore without a time namespace onto a host that booted more recently.
+            return new FidelityFinding("clocks", FidelityState.Detected,
+                $"the monotonic clock (Stopwatch, Environment.TickCount64, every timer's clock) went back {Duration(-monotonic)} across the restore: the restore did not get a time namespace (CRIU needs Linux 5.6 with time namespaces allowed), so timers, Task.Delay and timeouts fire up to {Duration(-monotonic)} late. Restore where time namespaces are available");
+        }
+
+        if (wall - monotonic > ClockSlack)
+        {
+            return new FidelityFinding("clocks", FidelityState.Unchanged,
+                $"the wall clock (DateTime) moved on by the {Duration(wall - monotonic)} the process was down; Stopwatch, Environment.TickCount64 and every timer's clock continued from the checkpoint (CRIU's time namespace): timers and timeouts did not count the time down, so none fired at once or in a burst. Durations measured across the restore with Stopwatch exclude the time down; with DateTime they include it");
+        }
+
+        return wall > ClockSlack + ClockSlack
+            ? new FidelityFinding("clocks", FidelityState.Detected,
+                $"the monotonic clock moved {Duration(monotonic)} with the wall clock's {Duration(wall)} across the restore (no time namespace): timers due while the process was down fired once at the restore (.NET timers do not catch up, so there was no burst), and timeouts measured across it count the time down")
             : new FidelityFinding("clocks", FidelityState.Unchanged,
-                string.Create(CultureInfo.InvariantCulture, $"the wall clock and Stopwatch both moved {Duration(wall)} since the checkpoint's notifications began"));
+                $"the wall clock and Stopwatch both moved {Duration(wall)} since the checkpoint's notifications began");
     }
 
     private static FidelityFinding TimeZone(MachineSnapshot before)
