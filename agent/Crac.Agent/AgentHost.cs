@@ -34,6 +34,7 @@ internal static class AgentHost
             // The EventSource must exist before a session starts, or the session's command is lost.
             _ = AgentEventSource.Log;
             Coordinator.Global.Agent.Register(StackTraceSymbolCache.Instance);
+            RestoreFidelityResources.Install(Path.GetDirectoryName(typeof(AgentHost).Assembly.Location));
             FileDescriptorResource.Install();
             if (FdOrigins.Enabled)
             {

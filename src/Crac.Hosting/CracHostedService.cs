@@ -32,6 +32,7 @@ internal sealed class CracHostedService(
         ILogger logger = loggers.CreateLogger("Crac");
         IReadOnlyList<ServiceDescriptor> descriptors = registered.Descriptors;
 
+        ConfigurationReload.Track(services.GetRequiredService<Microsoft.Extensions.Configuration.IConfiguration>());
         Keep(stages.Pools, http);
         RegisterOptionalPools(descriptors, logger);
 

@@ -8,7 +8,8 @@ namespace Crac.Hosting;
 /// Generic Host's own diagnostic events ("Microsoft.Extensions.Hosting", HostBuilding, the hook
 /// WebApplicationFactory and the EF Core tools use) and calls <see cref="OnHostBuilding"/>, which
 /// adds the web server's part after every other registration: Kestrel uses the transport
-/// registered last, and that must be the one that can stop accepting.
+/// registered last, and that must be the one that can stop accepting. It also has the host's
+/// configuration reloaded after each restore (<see cref="ConfigurationReload"/>).
 /// </summary>
 internal static class ZeroCode
 {
@@ -18,7 +19,11 @@ internal static class ZeroCode
     {
         if (builder is IHostBuilder host)
         {
-            host.ConfigureServices((_, services) => WebServerIntegration.TryAdd(services));
+            host.ConfigureServices((context, services) =>
+            {
+                WebServerIntegration.TryAdd(services);
+                ConfigurationReload.Track(context.Configuration);
+            });
         }
     }
 }

@@ -53,6 +53,36 @@ public static class Core
     }
 
     /// <summary>
+    /// A token that is cancelled when a checkpoint begins, before any resource is notified (not for
+    /// a dry run). After the restore, or after a failed checkpoint has rolled back, a new token takes
+    /// its place: read this property again rather than keeping the token. For work that must stop
+    /// for a checkpoint and that is not worth an <see cref="IResource"/>.
+    /// </summary>
+    public static CancellationToken CheckpointToken => RestoreSignals.CheckpointToken;
+
+    /// <summary>
+    /// Raised after each restore, once every resource's <see cref="IResource.AfterRestoreAsync"/> has
+    /// run (not after a failed checkpoint's rollback). Handlers run in order on the restore's thread;
+    /// one that throws makes the restore's <see cref="RestoreException"/>. Unlike the global context,
+    /// the event holds its handlers strongly: unsubscribe a handler whose owner goes away.
+    /// </summary>
+    public static event EventHandler? Restored
+    {
+        add => RestoreSignals.Restored += value;
+        remove => RestoreSignals.Restored -= value;
+    }
+
+    /// <summary>How many times this process has been restored: 0 for a process never checkpointed.</summary>
+    public static int Generation => Coordinator.State.Generation;
+
+    /// <summary>
+    /// An identifier for this incarnation of the process: new at start-up and after each restore, so
+    /// two processes restored from one image never share it (unlike anything computed before the
+    /// checkpoint). Use it to tell instances apart in logs, metrics and leases.
+    /// </summary>
+    public static Guid InstanceId => RestoreSignals.InstanceId;
+
+    /// <summary>
     /// Registers the code that receives new arguments given at restore
     /// (<c>dotnet crac restore &lt;dir&gt; -- args</c>), like the new main class a CRaC restore
     /// may name. It runs after the after-restore notifications; its failure is a <see cref="RestoreException"/>.

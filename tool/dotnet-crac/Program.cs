@@ -15,6 +15,7 @@ internal static class Program
             FdsCommand.Create(),
             CheckpointCommand.Create(),
             RestoreCommand.Create(),
+            InspectCommand.Create(),
             RunCommand.Create(),
             DoctorCommand.Create(),
             CommandsCommand.Create(),

@@ -38,4 +38,7 @@ internal enum ReturnCode
     PidConflict = 14,
 
     UnknownError = 15,
+
+    /// <summary>`inspect --secrets` found likely secrets in the image.</summary>
+    SecretsFound = 16,
 }

@@ -136,6 +136,11 @@ internal static class Coordinator
         try
         {
             scope.InBeforeCheckpoint = true;
+            if (!options.DryRun && !scope.PreflightFailed)
+            {
+                RestoreSignals.CheckpointStarting();
+            }
+
             await TimePhaseAsync(CheckpointPhase.BeforeCheckpoint, async () =>
             {
                 try
@@ -204,6 +209,11 @@ internal static class Coordinator
                     }
                 }
             }).ConfigureAwait(false);
+
+            foreach (Exception failure in RestoreSignals.CheckpointEnded(restored: engineResult?.Kind == EngineResultKind.Restored))
+            {
+                restoreFailures.Add(failure);
+            }
 
             if (engineResult?.Kind == EngineResultKind.Restored)
             {

@@ -41,6 +41,9 @@ internal sealed record StatusReply
     /// <summary>Why the resource policies are not applied (a malformed file), or null.</summary>
     public string? PolicyError { get; init; }
 
+    /// <summary>What the last restore found and fixed (uniqueness, clocks, machine, environment); empty for a process never restored.</summary>
+    public IReadOnlyList<Crac.Runtime.FidelityFinding> Fidelity { get; init; } = [];
+
     /// <summary>The process's status now, in one call: the coordination state, and whether a checkpoint would pass.</summary>
     public static StatusReply Capture(string agentVersion)
     {
@@ -64,6 +67,7 @@ internal sealed record StatusReply
             LastCheckpointError = status.LastCheckpointError,
             BlockingFds = readiness.BlockingFds,
             PolicyError = readiness.PolicyError,
+            Fidelity = Crac.Runtime.RestoreFidelity.Findings(),
         };
     }
 }

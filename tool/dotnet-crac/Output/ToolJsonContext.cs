@@ -17,6 +17,7 @@ namespace Crac.Tool.Output;
 [JsonSerializable(typeof(FdsReply))]
 [JsonSerializable(typeof(HelpReply))]
 [JsonSerializable(typeof(DoctorReport))]
+[JsonSerializable(typeof(InspectReport))]
 internal sealed partial class ToolJsonContext : JsonSerializerContext
 {
     public static void Write<T>(T value, JsonTypeInfo<T> typeInfo) =>

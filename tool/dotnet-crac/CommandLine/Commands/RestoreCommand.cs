@@ -296,6 +296,7 @@ internal static class RestoreCommand
                         : $"Its stdout goes to {stdio.Output}, its stderr to {stdio.Error}.");
                 }
 
+                Console.Out.Write(FidelityText.Render(FidelityText.FromActions(report?.Actions ?? [])).Replace("(the last restore)", "(what this restore found)", StringComparison.Ordinal));
                 if (report?.Failure is { } failure)
                 {
                     Console.Error.WriteLine($"Error: process {display} was restored, but a restore notification failed:");

@@ -51,6 +51,6 @@ internal static class StatusCommand
             ("Blocking fds", status.BlockingFds == 0 ? "0" : $"{status.BlockingFds} (dotnet crac fds {status.Pid} lists them)"),
         };
         string text = $"Process {target.Display}: {status.Runtime}, dotnet-crac agent {status.AgentVersion}\n";
-        return text + string.Concat(lines.Select(line => $"  {line.Item1 + ":",-22}{line.Item2}\n"));
+        return text + string.Concat(lines.Select(line => $"  {line.Item1 + ":",-22}{line.Item2}\n")) + FidelityText.Render(status.Fidelity);
     }
 }
