@@ -33,6 +33,7 @@ internal enum ReturnCode
 
     CriuUnavailable = 12,
 
+    /// <summary>The image cannot be used: unsafe ownership, changed or truncated files (the manifest), CPU, runtime.</summary>
     ImageUnusable = 13,
 
     PidConflict = 14,
@@ -41,4 +42,10 @@ internal enum ReturnCode
 
     /// <summary>`inspect --secrets` found likely secrets in the image.</summary>
     SecretsFound = 16,
+
+    /// <summary>`restore --or-start`: the image could not be used, so the command was started cold (detached); the report says why.</summary>
+    StartedCold = 17,
+
+    /// <summary>`restore --require-label`: the image lacks a required label.</summary>
+    LabelMissing = 18,
 }

@@ -8,4 +8,5 @@ namespace Crac.Engines;
     DefaultIgnoreCondition = JsonIgnoreCondition.WhenWritingNull,
     WriteIndented = false)]
 [JsonSerializable(typeof(ImageMetadata))]
+[JsonSerializable(typeof(ImageManifest))]
 internal sealed partial class ImageJsonContext : JsonSerializerContext;

@@ -67,6 +67,23 @@ internal sealed record ImageMetadata
     /// <summary>What fds 0, 1 and 2 pointed at (the /proc/self/fd links), to hand the restorer's own stdio in their place.</summary>
     public IReadOnlyList<string?> Stdio { get; init; } = [];
 
+    /// <summary>
+    /// Whether the process had a pid namespace of its own (a container's, or <c>dotnet crac run
+    /// --pid-namespace</c>): CRIU takes it into the image and makes it anew at restore, so the
+    /// process's pid (<see cref="Pid"/> is its pid there) cannot collide with a running one.
+    /// Set by the dumping tool, which sees both sides.
+    /// </summary>
+    public bool OwnPidNamespace { get; init; }
+
+    /// <summary>Whether the process had a mount namespace of its own: CRIU takes its mounts (a private /tmp's files too) into the image.</summary>
+    public bool OwnMountNamespace { get; init; }
+
+    /// <summary>The operator's labels (<c>checkpoint --label key=value</c>), which a restore can require.</summary>
+    public IReadOnlyDictionary<string, string> Labels { get; init; } = new Dictionary<string, string>(StringComparer.Ordinal);
+
+    /// <summary>Who took the image: the dumping tool's user and host.</summary>
+    public string? CreatedBy { get; init; }
+
     /// <summary>Describes the calling process (the one to be imaged).</summary>
     public static ImageMetadata Capture(string engine, int generation, string? criuVersion)
     {

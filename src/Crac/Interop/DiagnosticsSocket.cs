@@ -36,9 +36,10 @@ internal static class DiagnosticsSocket
     public static int CountSessions(int pid)
     {
         HashSet<ulong>? held = Procfs.ReadSocketInodes(pid);
+        int ownPid = Procfs.ReadNamespacePid(pid);   // a process in a container names its socket by its pid there
         return held is null
             ? 0
-            : Procfs.ReadUnixSockets(pid).Count(socket => socket.IsConnected && held.Contains(socket.Inode) && BelongsTo(socket.Path, pid));
+            : Procfs.ReadUnixSockets(pid).Count(socket => socket.IsConnected && held.Contains(socket.Inode) && BelongsTo(socket.Path, ownPid));
     }
 
     /// <summary>

@@ -40,6 +40,7 @@ internal static partial class Libc
 
     public const int SEEK_SET = 0;
 
+    public const int SIGHUP = 1;
     public const int SIGINT = 2;
     public const int SIGTERM = 15;
 

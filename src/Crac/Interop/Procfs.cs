@@ -40,17 +40,7 @@ internal static class Procfs
             : 0;
 
     /// <summary>Where an fd of a process points (the /proc/PID/fd/N link), or null.</summary>
-    public static string? ReadFdTarget(int pid, int fd)
-    {
-        try
-        {
-            return new FileInfo($"/proc/{pid}/fd/{fd}").LinkTarget;
-        }
-        catch (Exception exception) when (exception is IOException or UnauthorizedAccessException)
-        {
-            return null;
-        }
-    }
+    public static string? ReadFdTarget(int pid, int fd) => ReadLink($"/proc/{pid}/fd/{fd}");
 
     /// <summary>The process's children, grandchildren and so on (/proc/PID/task/*/children).</summary>
     public static IReadOnlyList<int> ReadDescendants(int pid)
@@ -205,6 +195,44 @@ internal static class Procfs
         return flags;
     }
 
+    /// <summary>
+    /// The process's pid in its own pid namespace (the last NSpid of /proc/PID/status): the pid it
+    /// knows itself by and names its diagnostics socket and rendezvous with. It is
+    /// <paramref name="pid"/> itself when the process shares our pid namespace (or NSpid cannot be read).
+    /// </summary>
+    public static int ReadNamespacePid(int pid) =>
+        ReadStatusField(pid, "NSpid:") is { } field
+        && field.Split('\t', ' ', StringSplitOptions.RemoveEmptyEntries) is [.., var last]
+        && int.TryParse(last, NumberStyles.None, CultureInfo.InvariantCulture, out int namespacePid)
+            ? namespacePid
+            : pid;
+
+    /// <summary>
+    /// Whether the process is in another namespace of this kind ("mnt", "pid") than this one, from
+    /// the /proc/PID/ns links; false when they cannot be read (another user's process).
+    /// </summary>
+    public static bool HasOtherNamespace(int pid, string kind) =>
+        ReadLink($"/proc/{pid}/ns/{kind}") is { } theirs && ReadLink($"/proc/self/ns/{kind}") is { } ours && theirs != ours;
+
+    /// <summary>
+    /// A path as the process sees it, reached from here: through /proc/PID/root when the process
+    /// is in another mount namespace (a container, a sidecar's neighbour), else the path itself.
+    /// </summary>
+    public static string PathSeenBy(int pid, string path) =>
+        HasOtherNamespace(pid, "mnt") ? $"/proc/{pid}/root{(path.StartsWith('/') ? path : "/" + path)}" : path;
+
+    /// <summary>Every process id /proc lists now.</summary>
+    public static IEnumerable<int> ListProcessIds()
+    {
+        foreach (string entry in Directory.EnumerateDirectories("/proc"))
+        {
+            if (int.TryParse(Path.GetFileName(entry), NumberStyles.None, CultureInfo.InvariantCulture, out int pid))
+            {
+                yield return pid;
+            }
+        }
+    }
+
     /// <summary>Whether /proc/PID exists at all (a zombie included).</summary>
     public static bool HasEntry(int pid) => Directory.Exists($"/proc/{pid}");
 
@@ -214,6 +242,18 @@ internal static class Procfs
 
     private static string? ReadStatusField(int pid, string name) =>
         ReadText($"/proc/{pid}/status")?.Split('\n').FirstOrDefault(l => l.StartsWith(name, StringComparison.Ordinal))?[name.Length..].Trim();
+
+    private static string? ReadLink(string path)
+    {
+        try
+        {
+            return new FileInfo(path).LinkTarget;
+        }
+        catch (Exception exception) when (exception is IOException or UnauthorizedAccessException)
+        {
+            return null;
+        }
+    }
 
     private static string? ReadText(string path)
     {

@@ -24,21 +24,40 @@ internal sealed class TargetProcess
 
     public string Display => $"{Pid} ({Name})";
 
-    /// <summary>The live processes, other than this one, with a diagnostics socket in this user's temp directory.</summary>
+    /// <summary>
+    /// The live processes, other than this one, with a diagnostics socket: in this user's temp
+    /// directory, or, for a process in another pid or mount namespace (a container, a sidecar's
+    /// neighbour, <c>dotnet crac run --pid-namespace</c>), in its own temp directory under its own pid.
+    /// </summary>
     /// <remarks>
-    /// Not DiagnosticsClient.GetPublishedProcesses: it also walks /proc for other mount namespaces
-    /// and throws when a kernel thread's environ cannot be read (ESRCH for /proc/2/environ here).
-    /// A killed process leaves its socket file behind, and its pid may since be another process's
-    /// (a socket made in another pid namespace never named ours). So a pid counts only while a
-    /// socket is listening on that path, held by that process where its fds can be read. The key
-    /// in the name cannot tell: it is the start time, and a restored process started anew.
+    /// Not DiagnosticsClient.GetPublishedProcesses: it throws when a kernel thread's environ cannot
+    /// be read (ESRCH for /proc/2/environ here). A killed process leaves its socket file behind, and
+    /// its pid may since be another process's (a socket made in another pid namespace never named
+    /// ours). So a pid counts only while a socket is listening on that path, held by that process
+    /// where its fds can be read. The key in the name cannot tell: it is the start time, and a
+    /// restored process started anew.
     /// </remarks>
-    public static IEnumerable<int> PublishedProcesses() => Published(null);
+    public static IEnumerable<int> PublishedProcesses()
+    {
+        SortedSet<int> pids = PublishedHere(null);
+        foreach (int pid in Procfs.ListProcessIds())
+        {
+            if (pid != Environment.ProcessId && !pids.Contains(pid) && IsElsewhere(pid) && IsPublishedElsewhere(pid))
+            {
+                pids.Add(pid);
+            }
+        }
+
+        return pids;
+    }
 
     /// <summary>Whether this one process has a live diagnostics socket, without examining every other's.</summary>
-    private static bool IsPublished(int pid) => Published(pid).Count > 0;
+    private static bool IsPublished(int pid) => IsElsewhere(pid) ? IsPublishedElsewhere(pid) : PublishedHere(pid).Count > 0;
 
-    private static SortedSet<int> Published(int? pid)
+    /// <summary>Whether the process knows itself by another pid, or sees other files, than this tool does.</summary>
+    private static bool IsElsewhere(int pid) => Procfs.ReadNamespacePid(pid) != pid || Procfs.HasOtherNamespace(pid, "mnt");
+
+    private static SortedSet<int> PublishedHere(int? pid)
     {
         var pids = new SortedSet<int>();
         Dictionary<string, ulong> listeners = Procfs.ReadUnixSockets()
@@ -58,6 +77,27 @@ internal sealed class TargetProcess
         }
 
         return pids;
+    }
+
+    /// <summary>
+    /// A process in another namespace: it holds a socket listening on its diagnostics path as it
+    /// sees it (its TMPDIR, its own pid; its network namespace's /proc/PID/net/unix), and the
+    /// socket file is there, reached through /proc/PID/root.
+    /// </summary>
+    private static bool IsPublishedElsewhere(int pid)
+    {
+        if (!IsLive(pid) || Procfs.ReadSocketInodes(pid) is not { } held)
+        {
+            return false;
+        }
+
+        int ownPid = Procfs.ReadNamespacePid(pid);
+        string temporaryDirectory = TemporaryDirectoryOf(pid);
+        return Procfs.ReadUnixSockets(pid).Any(socket =>
+            socket.IsListening && held.Contains(socket.Inode) && socket.Path is { } path
+            && DiagnosticsSocket.BelongsTo(path, ownPid)
+            && string.Equals(Path.GetDirectoryName(path) + "/", temporaryDirectory, StringComparison.Ordinal)
+            && File.Exists(Procfs.PathSeenBy(pid, path)));
     }
 
     /// <summary>Whether the process exists and is neither a zombie nor exiting.</summary>
@@ -149,9 +189,25 @@ internal sealed class TargetProcess
 
     public bool IsAlive => Exists(Pid);
 
-    /// <summary>The process's temp directory, as .NET's Path.GetTempPath() computes it there: its TMPDIR, else /tmp.</summary>
-    public string TemporaryDirectory =>
-        Procfs.ReadEnvironmentVariable(Pid, "TMPDIR") is { Length: > 0 } tmp ? tmp.TrimEnd('/') + "/" : "/tmp/";
+    /// <summary>The process's temp directory as it sees it (in its mount namespace).</summary>
+    public string TemporaryDirectory => TemporaryDirectoryOf(Pid);
+
+    /// <summary>The pid the process knows itself by: its pid in its own pid namespace (a container's).</summary>
+    public int NamespacePid => Procfs.ReadNamespacePid(Pid);
+
+    /// <summary>
+    /// The process's rendezvous directory: the path it sees (sent to it), and the same directory
+    /// as this tool reaches it (through /proc/PID/root when the process is in a container).
+    /// </summary>
+    public (string Seen, string Reached) RendezvousDirectory()
+    {
+        string seen = Crac.Protocol.Rendezvous.PathFor(NamespacePid, TemporaryDirectory);
+        return (seen, Procfs.PathSeenBy(Pid, seen));
+    }
+
+    /// <summary>A process's temp directory, as .NET's Path.GetTempPath() computes it there: its TMPDIR, else /tmp.</summary>
+    private static string TemporaryDirectoryOf(int pid) =>
+        Procfs.ReadEnvironmentVariable(pid, "TMPDIR") is { Length: > 0 } tmp ? tmp.TrimEnd('/') + "/" : "/tmp/";
 
     /// <summary>The process's uid (ours, when it cannot be read).</summary>
     public uint Uid => Procfs.ReadUid(Pid) ?? Libc.geteuid();

@@ -14,16 +14,30 @@ namespace Crac.Tool.Criu;
 /// </summary>
 internal static class CriuCheckpoint
 {
-    public static Task<ToolDumpResult> DumpAsync(TargetProcess target, DumpInstructions instructions, string? criuPath, CancellationToken cancellationToken) =>
-        Task.Run(() => Dump(target, instructions, criuPath), cancellationToken);
+    public static Task<ToolDumpResult> DumpAsync(
+        TargetProcess target, DumpInstructions instructions, string? criuPath, IReadOnlyDictionary<string, string> labels, CancellationToken cancellationToken) =>
+        Task.Run(() => Dump(target, instructions, criuPath, labels), cancellationToken);
 
-    private static ToolDumpResult Dump(TargetProcess target, DumpInstructions instructions, string? criuPath)
+    /// <summary>
+    /// What only the dumping side knows, added to what the process said of itself: whether it is in
+    /// namespaces of its own (CRIU then takes them into the image), the operator's labels, and who took it.
+    /// </summary>
+    private static ImageMetadata Describe(TargetProcess target, ImageMetadata metadata, IReadOnlyDictionary<string, string> labels) =>
+        metadata with
+        {
+            OwnPidNamespace = Procfs.HasOtherNamespace(target.Pid, "pid"),
+            OwnMountNamespace = Procfs.HasOtherNamespace(target.Pid, "mnt"),
+            Labels = labels,
+            CreatedBy = $"dotnet-crac {typeof(CriuCheckpoint).Assembly.GetName().Version?.ToString(3)} as {Environment.UserName}@{Environment.MachineName}",
+        };
+
+    private static ToolDumpResult Dump(TargetProcess target, DumpInstructions instructions, string? criuPath, IReadOnlyDictionary<string, string> labels)
     {
         CriuBinary criu;
         try
         {
             criu = CriuBinary.Locate(criuPath ?? TrustedCriuPath(target, instructions));
-            CriuDump.Prepare(criu, instructions.ImageDirectory, instructions.Metadata, instructions.Settings);
+            CriuDump.Prepare(criu, instructions.ImageDirectory, Describe(target, instructions.Metadata, labels), instructions.Settings);
         }
         catch (Exception exception) when (exception is CriuUnavailableException or InvalidOperationException or IOException or UnauthorizedAccessException)
         {

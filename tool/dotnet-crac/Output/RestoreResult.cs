@@ -5,4 +5,17 @@ namespace Crac.Tool.Output;
 /// <summary>The result of <c>dotnet crac restore</c> in JSON.</summary>
 /// <remarks><see cref="Output"/> and <see cref="Error"/>: where a detached restored process writes its stdout and stderr.</remarks>
 internal sealed record RestoreResult(
-    int Pid, string ImageDirectory, string Engine, double RestoreMilliseconds, bool Detached, CheckpointReportMessage? Report, string? Output, string? Error);
+    int Pid, string ImageDirectory, string Engine, double RestoreMilliseconds, bool Detached, CheckpointReportMessage? Report, string? Output, string? Error)
+{
+    /// <summary>Which path was taken: "restored" here, "cold-start" in <see cref="ColdStartResult"/>.</summary>
+    public string Path => "restored";
+
+    /// <summary>What checking the image against its manifest found, before CRIU ran.</summary>
+    public Crac.Engines.ManifestCheck? Manifest { get; init; }
+}
+
+/// <summary>The result of <c>dotnet crac restore --or-start</c> when the image could not be used and the command was started cold.</summary>
+internal sealed record ColdStartResult(int Pid, IReadOnlyList<string> Command, int ReasonCode, string Reason, bool Detached, string? Output)
+{
+    public string Path => "cold-start";
+}

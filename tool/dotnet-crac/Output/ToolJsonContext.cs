@@ -13,6 +13,7 @@ namespace Crac.Tool.Output;
 [JsonSerializable(typeof(ProcessEntry[]))]
 [JsonSerializable(typeof(CheckpointResult))]
 [JsonSerializable(typeof(RestoreResult))]
+[JsonSerializable(typeof(ColdStartResult))]
 [JsonSerializable(typeof(StatusReply))]
 [JsonSerializable(typeof(FdsReply))]
 [JsonSerializable(typeof(HelpReply))]

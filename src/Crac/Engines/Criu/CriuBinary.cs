@@ -98,7 +98,7 @@ internal sealed partial record CriuBinary(string Path, Version Version)
     /// together. A restore must not capture them: the restored process inherits CRIU's stdio,
     /// and would hold a capture pipe open for ever; it gives CRIU files instead (<paramref name="stdio"/>).
     /// </summary>
-    public static string Run(string path, IEnumerable<string> arguments, TimeSpan timeout, out int exitCode, StdioFiles? stdio = null)
+    public static string Run(string path, IEnumerable<string> arguments, TimeSpan timeout, out int exitCode, StdioFiles? stdio = null, string? boundedLog = null)
     {
         var start = new ProcessStartInfo(stdio is null ? path : "/bin/sh")
         {
@@ -129,11 +129,12 @@ internal sealed partial record CriuBinary(string Path, Version Version)
             using Process process = StartPrivately(start);
             Task<string> stdout = stdio is null ? process.StandardOutput.ReadToEndAsync() : Task.FromResult(string.Empty);
             Task<string> stderr = stdio is null ? process.StandardError.ReadToEndAsync() : Task.FromResult(string.Empty);
-            if (!process.WaitForExit(timeout))
+            if (WaitBounded(process, timeout, boundedLog) is { } stopped)
             {
                 process.Kill(entireProcessTree: true);
+                process.WaitForExit();
                 exitCode = -1;
-                return $"{path} did not finish within {timeout.TotalSeconds:0} s";
+                return stopped;
             }
 
             exitCode = process.ExitCode;
@@ -143,6 +144,45 @@ internal sealed partial record CriuBinary(string Path, Version Version)
         {
             exitCode = -1;
             return exception.Message;
+        }
+    }
+
+    /// <summary>
+    /// Waits for CRIU within <paramref name="timeout"/> while its log stays under <see cref="LogLimit"/>:
+    /// on a damaged image CRIU can loop, writing gigabytes of log (6.5 GB in 300 s at -v4 for a
+    /// truncated pages file). Null when CRIU ended, else why it must be stopped.
+    /// </summary>
+    public static string? WaitBounded(Process process, TimeSpan timeout, string? log)
+    {
+        var waited = Stopwatch.StartNew();
+        while (!process.WaitForExit(TimeSpan.FromMilliseconds(log is null ? timeout.TotalMilliseconds : 50)))
+        {
+            if (log is not null && LogSize(log) > LogLimit)
+            {
+                return $"CRIU was stopped: its log {log} passed {LogLimit / (1 << 20)} MiB (CRIU loops on a damaged image this way). Check the image (`dotnet crac inspect`), or take a new checkpoint.";
+            }
+
+            if (waited.Elapsed >= timeout)
+            {
+                return $"CRIU did not finish within {timeout.TotalSeconds:0} s and was stopped.";
+            }
+        }
+
+        return null;
+    }
+
+    /// <summary>The most CRIU may write to one log: a normal restore of a 200 MB image writes a few MB at -v4.</summary>
+    public const long LogLimit = 64L << 20;
+
+    private static long LogSize(string path)
+    {
+        try
+        {
+            return new FileInfo(path).Length;
+        }
+        catch (IOException)
+        {
+            return 0;
         }
     }
 

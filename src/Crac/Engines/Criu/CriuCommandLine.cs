@@ -55,13 +55,20 @@ internal static class CriuCommandLine
         return arguments;
     }
 
-    public static List<string> Restore(string directory, CriuSettings settings, bool detached, string pidFile, IEnumerable<string> inheritFds)
+    // root: for an image that holds its own mount namespace, the directory its root mount is rebuilt on.
+    public static List<string> Restore(string directory, CriuSettings settings, bool detached, string pidFile, IEnumerable<string> inheritFds, string? root = null)
     {
         var arguments = new List<string>
         {
             "restore", "-D", directory, "-o", RestoreLog, "-v" + settings.LogLevel.ToString(CultureInfo.InvariantCulture), "--pidfile", pidFile,
         };
         AddCommon(arguments, settings);
+        if (root is not null)
+        {
+            arguments.Add("--root");
+            arguments.Add(root);
+        }
+
         if (detached)
         {
             arguments.Add("--restore-detached");

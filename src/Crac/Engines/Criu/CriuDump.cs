@@ -31,7 +31,13 @@ internal static class CriuDump
         DiagnosticsSocket.WaitForSessionsToClose(pid, SessionCloseWait);
         string output = CriuBinary.Run(criu.Path, instructions.DumpArguments(pid), instructions.DumpTimeout, out int exitCode);
         ImageDirectory.MakeFilesPrivate(instructions.ImageDirectory);
-        return exitCode == 0 ? null : CriuLog.Summarize("dump", exitCode, Path.Combine(instructions.ImageDirectory, CriuCommandLine.DumpLog), output);
+        if (exitCode == 0)
+        {
+            ImageManifest.Write(instructions.ImageDirectory);
+            return null;
+        }
+
+        return CriuLog.Summarize("dump", exitCode, Path.Combine(instructions.ImageDirectory, CriuCommandLine.DumpLog), output);
     }
 
     /// <summary>

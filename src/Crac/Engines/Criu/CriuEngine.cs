@@ -175,6 +175,7 @@ internal sealed class CriuEngine : CheckpointEngine
 
                 if (options.KeepRunning)
                 {
+                    ImageManifest.Write(directory);
                     RestoreGate.Disarm();
                     return new EngineResult(EngineResultKind.KeptRunning) { ImageDirectory = directory };
                 }

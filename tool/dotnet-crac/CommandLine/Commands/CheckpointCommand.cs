@@ -37,7 +37,13 @@ internal static class CheckpointCommand
         var timeout = new Option<string?>("--timeout") { Description = "How long resources have to prepare, e.g. 30s, 500ms, infinite (default: the process's CRAC_CHECKPOINT_TIMEOUT, else 30s)." };
         var criuPath = CriuOptions.CriuPathOption();
         Option<string?> policies = CommonOptions.PoliciesOption();
+        var labels = new Option<string[]>("--label")
+        {
+            Description = "A key=value label recorded in the image (criu; repeatable); `restore --require-label` refuses an image without it.",
+            AllowMultipleArgumentsPerToken = false,
+        };
         command.Options.Add(engine);
+        command.Options.Add(labels);
         command.Options.Add(imageDirectory);
         command.Options.Add(engineOptions);
         command.Options.Add(dryRun);
@@ -64,7 +70,7 @@ internal static class CheckpointCommand
                 Policies = CommonOptions.ReadPolicies(result.GetValue(policies)),
             };
             AgentClient client = selection.Connect(result);
-            return await new CheckpointRun(client, request, result.GetValue(criuPath), selection.Format(result))
+            return await new CheckpointRun(client, request, result.GetValue(criuPath), ImageLabels.Parse(result.GetValue(labels), "--label"), selection.Format(result))
                 .ExecuteAsync(cancellationToken).ConfigureAwait(false);
         });
         return command;
@@ -83,7 +89,8 @@ internal static class CheckpointCommand
         }
     }
 
-    private sealed class CheckpointRun(AgentClient client, CheckpointRequest request, string? criuPath, OutputFormat format)
+    private sealed class CheckpointRun(
+        AgentClient client, CheckpointRequest request, string? criuPath, IReadOnlyDictionary<string, string> labels, OutputFormat format)
     {
         private TargetProcess Target => client.Target;
 
@@ -91,10 +98,12 @@ internal static class CheckpointCommand
         {
             // The process reports being parked, and finishing, at the rendezvous: no session may be
             // open when CRIU dumps it, so the tool does not poll over the channel (unless it must).
-            Rendezvous? rendezvous = Rendezvous.Prepare(Rendezvous.PathFor(Target.Pid, Target.TemporaryDirectory), Target.Uid, out _);
+            // In a container the process sees the directory by its own pid and root, the tool through /proc/PID/root.
+            (string seen, string reached) = Target.RendezvousDirectory();
+            Rendezvous? rendezvous = Rendezvous.Prepare(reached, Target.Uid, out _);
             try
             {
-                return await ExecuteAsync(rendezvous, cancellationToken).ConfigureAwait(false);
+                return await ExecuteAsync(rendezvous, rendezvous is null ? null : seen, cancellationToken).ConfigureAwait(false);
             }
             finally
             {
@@ -102,9 +111,9 @@ internal static class CheckpointCommand
             }
         }
 
-        private async Task<ReturnCode> ExecuteAsync(Rendezvous? rendezvous, CancellationToken cancellationToken)
+        private async Task<ReturnCode> ExecuteAsync(Rendezvous? rendezvous, string? rendezvousSeen, CancellationToken cancellationToken)
         {
-            CheckpointReply accepted = await client.CheckpointAsync(request with { Rendezvous = rendezvous?.Directory }, cancellationToken).ConfigureAwait(false);
+            CheckpointReply accepted = await client.CheckpointAsync(request with { Rendezvous = rendezvousSeen }, cancellationToken).ConfigureAwait(false);
             CheckpointLimits limits = accepted.Limits;
             using var progress = new Progress(quiet: format == OutputFormat.Json);
             progress.Report($"Checkpoint {accepted.CheckpointId} of process {Target.Display} accepted ({accepted.Engine} engine, timeout {CracSettings.FormatTimeout(limits.ResourceTimeout)})");
@@ -139,7 +148,7 @@ internal static class CheckpointCommand
                         return ReportPaused(accepted);
                     case CheckpointState.WaitingForDump:
                         progress.Report($"Dumping process {Target.Display} with CRIU");
-                        dump = await CriuCheckpoint.DumpAsync(Target, outcome.Dump!, criuPath, cancellationToken).ConfigureAwait(false);
+                        dump = await CriuCheckpoint.DumpAsync(Target, outcome.Dump!, criuPath, labels, cancellationToken).ConfigureAwait(false);
                         if (dump.ProcessGone)
                         {
                             progress.Dispose();

@@ -23,6 +23,9 @@ internal static class RestoreCommand
 {
     private static readonly TimeSpan ZombieWait = TimeSpan.FromSeconds(3);
 
+    // CRIU restored a 190 MB image in 344 ms: a restore still running after this has gone wrong.
+    private static readonly TimeSpan RestoreTimeout = TimeSpan.FromMinutes(2);
+
     public static Command Create()
     {
         var command = new Command("restore", "Restores a process from a checkpoint image (criu), or wakes one paused by the pause engine.");
@@ -38,16 +41,43 @@ internal static class RestoreCommand
         {
             Description = "Where a detached restored process writes its stdout and stderr (appended; default: where they went at checkpoint time if that was a file, else /dev/null).",
         };
+        var foreground = new Option<bool>("--foreground")
+        {
+            Description = "Stay as the restored process's supervisor until it exits: forward SIGTERM, SIGINT and SIGHUP to it and exit with its exit code (a container entrypoint, a systemd Type=simple service).",
+        };
+        var orStart = new Option<bool>("--or-start")
+        {
+            Description = "When the image cannot be used (CPU, runtime, CRIU, pid, a changed or unsafe image, a missing label), start the command after -- cold instead, saying why.",
+        };
+        var requireLabels = new Option<string[]>("--require-label")
+        {
+            Description = "A key=value label the image must carry (repeatable); an image without it is refused.",
+        };
         command.Arguments.Add(directoryArgument);
         command.Arguments.Add(newArguments);
         command.Options.Add(criuPath);
         command.Options.Add(output);
+        command.Options.Add(foreground);
+        command.Options.Add(orStart);
+        command.Options.Add(requireLabels);
         command.Options.Add(format);
         CommandRunner.SetAction(command, (result, cancellationToken) =>
         {
+            string[] trailing = result.GetValue(newArguments) ?? [];
+            bool coldStart = result.GetValue(orStart);
+            if (coldStart && trailing.Length == 0)
+            {
+                throw new ToolException(ReturnCode.ArgumentError, "--or-start needs the command to start cold after --: dotnet crac restore <image-dir> --or-start -- dotnet app.dll");
+            }
+
             var restore = new Restore(
-                Path.GetFullPath(result.GetValue(directoryArgument)!), result.GetValue(newArguments) ?? [], result.GetValue(criuPath),
-                result.GetValue(output) is { } file ? Path.GetFullPath(file) : null, result.GetValue(format));
+                Path.GetFullPath(result.GetValue(directoryArgument)!), coldStart ? [] : trailing, result.GetValue(criuPath),
+                result.GetValue(output) is { } file ? Path.GetFullPath(file) : null, result.GetValue(format))
+            {
+                Supervise = result.GetValue(foreground),
+                ColdStart = coldStart ? trailing : null,
+                RequiredLabels = ImageLabels.Parse(result.GetValue(requireLabels), "--require-label"),
+            };
             return restore.ExecuteAsync(cancellationToken);
         });
         return command;
@@ -58,7 +88,33 @@ internal static class RestoreCommand
         // Where a detached restored process writes: set by the restore, reported with it.
         private StdioFiles? _stdio;
 
+        // What checking the image against its manifest found.
+        private ManifestCheck? _manifest;
+
+        // Set once CRIU has brought the process back: from then on a failure is no reason to start cold.
+        private bool _restored;
+
+        /// <summary>--foreground: stay until the restored process exits, forward signals, exit with its code.</summary>
+        public bool Supervise { get; init; }
+
+        /// <summary>--or-start: the command to start cold when the image cannot be used.</summary>
+        public string[]? ColdStart { get; init; }
+
+        public IReadOnlyDictionary<string, string> RequiredLabels { get; init; } = new Dictionary<string, string>();
+
         public async Task<ReturnCode> ExecuteAsync(CancellationToken cancellationToken)
+        {
+            try
+            {
+                return await RestoreAsync(cancellationToken).ConfigureAwait(false);
+            }
+            catch (ToolException failure) when (ColdStart is not null && !_restored && ColdStarter.CanReplace(failure.Code))
+            {
+                return await new ColdStarter(ColdStart, outputFile, format).StartAsync(failure, Supervise, cancellationToken).ConfigureAwait(false);
+            }
+        }
+
+        private async Task<ReturnCode> RestoreAsync(CancellationToken cancellationToken)
         {
             if (ImageDirectory.FindUnsafeOwnership(directory) is { } unsafeReason)
             {
@@ -73,6 +129,13 @@ internal static class RestoreCommand
             catch (Exception exception) when (exception is InvalidDataException or System.Text.Json.JsonException or IOException)
             {
                 throw new ToolException(ReturnCode.ImageUnusable, $"{directory} cannot be restored: {exception.Message}");
+            }
+
+            if (ImageLabels.Missing(RequiredLabels, metadata.Labels) is { Count: > 0 } missingLabels)
+            {
+                throw new ToolException(ReturnCode.LabelMissing,
+                    $"Refusing to restore {directory}: it lacks the required label{(missingLabels.Count > 1 ? "s" : string.Empty)} {string.Join(", ", missingLabels)}. " +
+                    "Restore an image checkpointed with them (checkpoint --label key=value), or require other labels.");
             }
 
             return metadata.Engine switch
@@ -104,6 +167,13 @@ internal static class RestoreCommand
 
         private async Task<ReturnCode> RestoreCriuAsync(ImageMetadata metadata, CancellationToken cancellationToken)
         {
+            // Before CRIU reads anything: it trusts its images, and loops for minutes on a truncated one.
+            _manifest = ImageManifest.Verify(directory);
+            if (_manifest.Status == ManifestStatus.Changed)
+            {
+                throw new ToolException(ReturnCode.ImageUnusable, $"Refusing to restore {directory}: {_manifest.Problem}");
+            }
+
             IReadOnlyList<string> missing = CpuFeatures.Missing(metadata.CpuFeatures);
             if (missing.Count > 0)
             {
@@ -128,35 +198,47 @@ internal static class RestoreCommand
                 throw new ToolException(ReturnCode.CriuUnavailable, exception.Message + " (`dotnet crac doctor` checks the CRIU set-up)");
             }
 
-            await WaitForPidAsync(metadata.Pid, "the checkpointed process", cancellationToken).ConfigureAwait(false);
-            foreach (int child in metadata.ChildPids)
+            // An image with a pid namespace of its own gets a new one: its pids cannot collide.
+            if (!metadata.OwnPidNamespace)
             {
-                await WaitForPidAsync(child, $"its child process {child}", cancellationToken).ConfigureAwait(false);
+                await WaitForPidAsync(metadata.Pid, "the checkpointed process", cancellationToken).ConfigureAwait(false);
+                foreach (int child in metadata.ChildPids)
+                {
+                    await WaitForPidAsync(child, $"its child process {child}", cancellationToken).ConfigureAwait(false);
+                }
             }
 
             // A process whose stdio was a terminal comes back into this terminal, in the foreground,
-            // as `java -XX:CRaCRestoreFrom` does; any other comes back detached, writing to our stdio.
-            bool foreground = metadata.Interactive && Libc.isatty(0) == 1 && Libc.isatty(1) == 1;
+            // as `java -XX:CRaCRestoreFrom` does; so does any with --foreground, writing to our stdio;
+            // any other comes back detached.
+            bool interactive = metadata.Interactive && Libc.isatty(0) == 1 && Libc.isatty(1) == 1;
+            bool foreground = interactive || Supervise;
             CriuSettings settings = metadata.Criu ?? new CriuSettings { ShellJob = true };
             string pidDirectory = Directory.CreateTempSubdirectory("dotnet-crac-restore-").FullName;
             string pidFile = Path.Combine(pidDirectory, "pid");
-            List<string> criuArguments = CriuCommandLine.Restore(directory, settings, detached: !foreground, pidFile, foreground ? [] : InheritedStdio(metadata));
+            List<string> criuArguments = CriuCommandLine.Restore(
+                directory, settings, detached: !foreground, pidFile, interactive ? [] : InheritedStdio(metadata),
+                // The image holds the mount namespace: CRIU rebuilds it on the root the process saw, this host's.
+                root: metadata.OwnMountNamespace ? "/" : null);
 
             DateTimeOffset started = DateTimeOffset.UtcNow;
             var stopwatch = Stopwatch.StartNew();
-            Rendezvous? handOver = LeaveHandOver(metadata, started);
+            // A process with its own mount namespace sees its temp directory only once restored: it is woken over the channel.
+            Rendezvous? handOver = metadata.OwnMountNamespace ? null : LeaveHandOver(metadata, started);
             try
             {
                 if (!foreground)
                 {
                     _stdio = RouteStdio(metadata);
-                    string output = CriuBinary.Run(criu.Path, criuArguments, TimeSpan.FromMinutes(5), out int exitCode, _stdio);
+                    string output = CriuBinary.Run(criu.Path, criuArguments, RestoreTimeout, out int exitCode, _stdio, Path.Combine(directory, CriuCommandLine.RestoreLog));
                     double criuMilliseconds = stopwatch.Elapsed.TotalMilliseconds;
                     ImageDirectory.MakeFilesPrivate(directory);
                     if (exitCode != 0)
                     {
                         throw RestoreFailed(exitCode, output, metadata.Pid);
                     }
+
+                    _restored = true;
 
                     int pid = ReadPid(pidFile) ?? metadata.Pid;
                     return handOver is not null
@@ -231,8 +313,18 @@ internal static class RestoreCommand
             var start = new ProcessStartInfo(criu.Path) { UseShellExecute = false };
             criuArguments.ForEach(start.ArgumentList.Add);
             using Process criuProcess = CriuBinary.StartPrivately(start);
+            string log = Path.Combine(directory, CriuCommandLine.RestoreLog);
             while (ReadPid(pidFile) is null && !criuProcess.HasExited)
             {
+                if (stopwatch.Elapsed > RestoreTimeout || new FileInfo(log) is { Exists: true, Length: > CriuBinary.LogLimit })
+                {
+                    criuProcess.Kill(entireProcessTree: true);
+                    await criuProcess.WaitForExitAsync(CancellationToken.None).ConfigureAwait(false);
+                    throw RestoreFailed(-1, stopwatch.Elapsed > RestoreTimeout
+                        ? $"CRIU did not restore the process within {RestoreTimeout.TotalSeconds:0} s and was stopped."
+                        : $"CRIU was stopped: its log {log} passed {CriuBinary.LogLimit >> 20} MiB (CRIU loops on a damaged image this way).", metadata.Pid);
+                }
+
                 await Task.Delay(5, CancellationToken.None).ConfigureAwait(false);
             }
 
@@ -242,6 +334,9 @@ internal static class RestoreCommand
                 throw RestoreFailed(criuProcess.ExitCode, string.Empty, metadata.Pid);
             }
 
+            _restored = true;
+            // From here on a signal to this supervisor is meant for the restored process.
+            using IDisposable? forwarding = Supervise ? SignalForwarding.To(pid) : null;
             double criuMilliseconds = stopwatch.Elapsed.TotalMilliseconds;
             ReturnCode woken = handOver is not null
                 ? await ReportFromRendezvousAsync(handOver, pid, metadata, stopwatch, criuMilliseconds, detached: false, cancellationToken).ConfigureAwait(false)
@@ -253,6 +348,11 @@ internal static class RestoreCommand
 
             // CRIU stays until the restored process exits and passes on its exit code.
             await criuProcess.WaitForExitAsync(CancellationToken.None).ConfigureAwait(false);
+            if (Supervise && format == OutputFormat.Text)
+            {
+                Console.Error.WriteLine($"The restored process {pid} exited with code {criuProcess.ExitCode}.");
+            }
+
             return (ReturnCode)criuProcess.ExitCode;
         }
 
@@ -281,7 +381,7 @@ internal static class RestoreCommand
             if (format == OutputFormat.Json)
             {
                 ToolJsonContext.Write(
-                    new RestoreResult(pid, directory, metadata.Engine, total, detached, report, _stdio?.Output, _stdio?.Error),
+                    new RestoreResult(pid, directory, metadata.Engine, total, detached, report, _stdio?.Output, _stdio?.Error) { Manifest = _manifest },
                     ToolJsonContext.Default.RestoreResult);
             }
             else
@@ -289,6 +389,13 @@ internal static class RestoreCommand
                 string how = criuMilliseconds is { } criu ? $"CRIU {Formatting.Duration(criu)}, " : string.Empty;
                 Console.Out.WriteLine(
                     $"Restored process {display} from {directory} in {Formatting.Duration(total)} ({how}after-restore done), generation {generation.ToString(CultureInfo.InvariantCulture)}.");
+                if (_manifest is { } manifest)
+                {
+                    Console.Out.WriteLine(manifest.Status == ManifestStatus.Verified
+                        ? $"Image verified against its manifest: {manifest.Files} files, {Formatting.Size(manifest.Bytes)}, in {Formatting.Duration(manifest.Milliseconds)}."
+                        : $"Warning: {manifest.Problem}");
+                }
+
                 if (_stdio is { } stdio)
                 {
                     Console.Out.WriteLine(stdio.Output == stdio.Error
@@ -368,7 +475,9 @@ internal static class RestoreCommand
         /// </summary>
         private StdioFiles RouteStdio(ImageMetadata metadata)
         {
-            string Destination(int fd) => outputFile ?? (IsRegularFile(metadata.Stdio.ElementAtOrDefault(fd)) ? metadata.Stdio[fd]! : "/dev/null");
+            // A file of a process with its own mount namespace is in the image's files, not this host's.
+            string Destination(int fd) =>
+                outputFile ?? (!metadata.OwnMountNamespace && IsRegularFile(metadata.Stdio.ElementAtOrDefault(fd)) ? metadata.Stdio[fd]! : "/dev/null");
             return new StdioFiles("/dev/null", Destination(1), Destination(2));
         }
 
@@ -390,7 +499,7 @@ internal static class RestoreCommand
                 {
                     null => null,
                     _ when target.StartsWith("pipe:[", StringComparison.Ordinal) => target,
-                    _ when IsRegularFile(target) => target[1..],
+                    _ when IsRegularFile(target) && !metadata.OwnMountNamespace => target[1..],
                     _ => null,
                 };
                 if (key is not null && seen.Add(key))

@@ -1,6 +1,4 @@
 using System.CommandLine;
-using System.Diagnostics;
-using System.Runtime.InteropServices;
 using Crac.FileDescriptors;
 using Crac.Interop;
 using Crac.Tool.Agent;
@@ -17,49 +15,52 @@ internal static class RunCommand
         var command = new Command("run", "Runs a .NET command with the dotnet-crac agent loaded: dotnet crac run -- dotnet app.dll");
         var commandLine = new Argument<string[]>("command") { Description = "The command and its arguments, after --.", Arity = ArgumentArity.OneOrMore };
         var collect = new Option<bool>("--collect-fd-stacktraces") { Description = "Record where each file descriptor is opened (CRAC_COLLECT_FD_STACKTRACES=true)." };
+        var pidNamespace = new Option<bool>("--pid-namespace")
+        {
+            Description = "Start the app in a pid namespace of its own (needs CAP_SYS_ADMIN), so that its restore can never find its pid taken; not needed in a container, which has one.",
+        };
         command.Arguments.Add(commandLine);
         command.Options.Add(collect);
+        command.Options.Add(pidNamespace);
         CommandRunner.SetAction(command, async (result, cancellationToken) =>
         {
-            string[] arguments = result.GetValue(commandLine) ?? [];
-
-            // Without a session leader in this pid namespace (a sandbox or container whose first
-            // process never called setsid), CRIU could never dump the app: give it a session of its
-            // own. setsid(1) execs in place, as our child is no process-group leader, so the pid stays.
-            bool ownSession = Libc.getsid(0) == 0;
-            var start = new ProcessStartInfo(ownSession ? "setsid" : arguments[0]) { UseShellExecute = false };
-            foreach (string argument in ownSession ? arguments : arguments.Skip(1))
+            bool ownNamespace = result.GetValue(pidNamespace);
+            if (ownNamespace && !AppLauncher.CanMakePidNamespace())
             {
-                start.ArgumentList.Add(argument);
+                throw new ToolException(ReturnCode.PermissionDenied,
+                    "--pid-namespace needs CAP_SYS_ADMIN (run as root, or in a user namespace you own); without it, run the app in a container, which has a pid namespace of its own.");
             }
 
-            ConfigureAgent(start.Environment, result.GetValue(collect));
-            Process process;
-            try
+            bool ownSession = ownNamespace || Libc.getsid(0) == 0;
+            (System.Diagnostics.Process process, Func<int> applicationPid) =
+                AppLauncher.Start(result.GetValue(commandLine) ?? [], result.GetValue(collect), ownNamespace, stdio: null);
+            using (process)
             {
-                process = Process.Start(start) ?? throw new ToolException(ReturnCode.ArgumentError, $"Could not start {start.FileName}.");
+                // Ctrl+C reaches the child too (same process group), or is passed on to its own
+                // session: wait for it rather than leave it orphaned.
+                using IDisposable? forwarding = ownSession ? SignalForwarding.To(ownNamespace ? await WaitForAsync(applicationPid) : process.Id) : null;
+                await process.WaitForExitAsync(CancellationToken.None).ConfigureAwait(false);
+                return (ReturnCode)process.ExitCode;
             }
-            catch (System.ComponentModel.Win32Exception exception)
-            {
-                throw new ToolException(ReturnCode.ArgumentError, $"Could not start '{start.FileName}': {exception.Message}.");
-            }
-
-            // Ctrl+C reaches the child too (same process group), or is passed on to its own session:
-            // wait for it rather than leave it orphaned.
-            using var forwardInterrupt = ownSession ? ForwardTo(process, PosixSignal.SIGINT) : null;
-            using var forwardTerminate = ownSession ? ForwardTo(process, PosixSignal.SIGTERM) : null;
-            await process.WaitForExitAsync(CancellationToken.None).ConfigureAwait(false);
-            return (ReturnCode)process.ExitCode;
         });
         return command;
     }
 
-    private static PosixSignalRegistration ForwardTo(Process child, PosixSignal signal) =>
-        PosixSignalRegistration.Create(signal, context =>
+    /// <summary>The application's pid once unshare has started it (bounded: unshare forks at once).</summary>
+    private static async Task<int> WaitForAsync(Func<int> applicationPid)
+    {
+        for (int attempt = 0; attempt < 500; attempt++)
         {
-            context.Cancel = true;
-            _ = Libc.kill(child.Id, signal == PosixSignal.SIGINT ? Libc.SIGINT : Libc.SIGTERM);
-        });
+            if (applicationPid() is > 0 and var pid)
+            {
+                return pid;
+            }
+
+            await Task.Delay(10).ConfigureAwait(false);
+        }
+
+        throw new ToolException(ReturnCode.UnknownError, "unshare did not start the application within 5 s.");
+    }
 
     /// <summary>Adds the agent to DOTNET_STARTUP_HOOKS (keeping hooks already there) and, if asked, fd origin recording.</summary>
     public static void ConfigureAgent(IDictionary<string, string?> environment, bool collectFdStackTraces)

@@ -1,0 +1,150 @@
+using System.Diagnostics;
+using System.Security.Cryptography;
+using System.Text.Json;
+
+namespace Crac.Engines;
+
+/// <summary>
+/// Every file of an image with its size and SHA-256, written when the dump has finished
+/// (<see cref="FileName"/>, beside the metadata, which it covers too) and checked by a restore
+/// before CRIU reads anything: CRIU trusts its images, and a truncated pages file made it loop
+/// for minutes. The check is on the restore's hot path, so sizes are compared first (a truncated
+/// or grown file is refused without reading it) and the files are hashed in parallel.
+/// </summary>
+internal sealed record ImageManifest
+{
+    public const string FileName = "crac-manifest.json";
+
+    /// <summary>Files that change after the dump by design: logs, and CRIU's restore statistics.</summary>
+    private static readonly string[] Unchecked = [FileName, "dump.log", "restore.log", "stats-restore", "criu-output.log", "criu-exit"];
+
+    private const int BufferSize = 1 << 20;
+
+    public int Format { get; init; } = 1;
+
+    public required IReadOnlyList<ImageFile> Files { get; init; }
+
+    /// <summary>Hashes every file of a finished image and writes the manifest, private like the rest.</summary>
+    public static ImageManifest Write(string directory)
+    {
+        string[] names = [.. CheckedFiles(directory)];
+        var files = new ImageFile[names.Length];
+        Parallel.For(0, names.Length, i => files[i] = new ImageFile(names[i], new FileInfo(Path.Combine(directory, names[i])).Length, Hash(Path.Combine(directory, names[i]))));
+        var manifest = new ImageManifest { Files = files };
+        ImageDirectory.WritePrivateFile(Path.Combine(directory, FileName), JsonSerializer.Serialize(manifest, ImageJsonContext.Default.ImageManifest));
+        return manifest;
+    }
+
+    /// <summary>Checks an image against its manifest: first every size, then every hash, in parallel.</summary>
+    public static ManifestCheck Verify(string directory)
+    {
+        var stopwatch = Stopwatch.StartNew();
+        string path = Path.Combine(directory, FileName);
+        if (!File.Exists(path))
+        {
+            return new ManifestCheck(ManifestStatus.Absent, 0, 0, stopwatch.Elapsed.TotalMilliseconds,
+                $"{directory} has no {FileName} (an image taken by the process itself, or by an older dotnet-crac): its files cannot be checked.");
+        }
+
+        ImageManifest? manifest;
+        try
+        {
+            manifest = JsonSerializer.Deserialize(File.ReadAllText(path), ImageJsonContext.Default.ImageManifest);
+        }
+        catch (JsonException exception)
+        {
+            return Changed(stopwatch, $"{FileName} is not a manifest ({exception.Message}).");
+        }
+
+        if (manifest is null || manifest.Files.Any(file => file.Name.Contains('/', StringComparison.Ordinal) || file.Name.StartsWith('.')))
+        {
+            return Changed(stopwatch, $"{FileName} is malformed.");
+        }
+
+        var expected = manifest.Files.ToDictionary(file => file.Name, StringComparer.Ordinal);
+        foreach (string name in CheckedFiles(directory))
+        {
+            if (!expected.ContainsKey(name))
+            {
+                return Changed(stopwatch, $"{name} is not in the image's manifest: it was added after the checkpoint.");
+            }
+        }
+
+        long bytes = 0;
+        foreach (ImageFile file in manifest.Files)
+        {
+            var info = new FileInfo(Path.Combine(directory, file.Name));
+            if (!info.Exists)
+            {
+                return Changed(stopwatch, $"{file.Name} is missing.");
+            }
+
+            if (info.Length != file.Size)
+            {
+                return Changed(stopwatch, $"{file.Name} is {info.Length:N0} bytes, and was {file.Size:N0} at the checkpoint: it was truncated or changed.");
+            }
+
+            bytes += file.Size;
+        }
+
+        string? mismatch = null;
+        // Largest first, so the big pages file starts at once and the small ones fill the other cores.
+        Parallel.ForEach(manifest.Files.OrderByDescending(file => file.Size), (file, state) =>
+        {
+            if (!string.Equals(Hash(Path.Combine(directory, file.Name)), file.Sha256, StringComparison.Ordinal))
+            {
+                Interlocked.CompareExchange(ref mismatch, file.Name, null);
+                state.Stop();
+            }
+        });
+        return mismatch is not null
+            ? Changed(stopwatch, $"{mismatch} does not match its SHA-256 in the manifest: it was changed after the checkpoint.")
+            : new ManifestCheck(ManifestStatus.Verified, manifest.Files.Count, bytes, stopwatch.Elapsed.TotalMilliseconds, null);
+    }
+
+    private static ManifestCheck Changed(Stopwatch stopwatch, string problem) =>
+        new(ManifestStatus.Changed, 0, 0, stopwatch.Elapsed.TotalMilliseconds, problem + " Take a new checkpoint, or copy the image again.");
+
+    private static IEnumerable<string> CheckedFiles(string directory) =>
+        Directory.EnumerateFiles(directory).Select(Path.GetFileName).OfType<string>().Where(name => !Unchecked.Contains(name)).Order(StringComparer.Ordinal);
+
+    private static string Hash(string path)
+    {
+        using var stream = new FileStream(path, FileMode.Open, FileAccess.Read, FileShare.Read, bufferSize: 0, FileOptions.SequentialScan);
+        using var hash = IncrementalHash.CreateHash(HashAlgorithmName.SHA256);
+        byte[] buffer = System.Buffers.ArrayPool<byte>.Shared.Rent(BufferSize);
+        try
+        {
+            int read;
+            while ((read = stream.Read(buffer, 0, BufferSize)) > 0)
+            {
+                hash.AppendData(buffer, 0, read);
+            }
+
+            return Convert.ToHexStringLower(hash.GetHashAndReset());
+        }
+        finally
+        {
+            System.Buffers.ArrayPool<byte>.Shared.Return(buffer);
+        }
+    }
+}
+
+/// <summary>One file of an image: its name in the directory, size and SHA-256 (lower-case hex).</summary>
+internal sealed record ImageFile(string Name, long Size, string Sha256);
+
+[System.Text.Json.Serialization.JsonConverter(typeof(System.Text.Json.Serialization.JsonStringEnumConverter<ManifestStatus>))]
+internal enum ManifestStatus
+{
+    /// <summary>Every file is there, with its size and hash.</summary>
+    Verified,
+
+    /// <summary>The image has no manifest: nothing could be checked.</summary>
+    Absent,
+
+    /// <summary>A file is missing, added, truncated or changed.</summary>
+    Changed,
+}
+
+/// <summary>What checking an image against its manifest found, and how long it took.</summary>
+internal sealed record ManifestCheck(ManifestStatus Status, int Files, long Bytes, double Milliseconds, string? Problem);
