@@ -42,6 +42,11 @@ internal sealed record ImageManifest
         string path = Path.Combine(directory, FileName);
         if (!File.Exists(path))
         {
+            if (!Criu.CriuLog.DumpFinished(directory))
+            {
+                return Changed(stopwatch, $"{directory} holds no finished dump: {Criu.CriuCommandLine.DumpLog} does not end with CRIU's success (the checkpoint failed or was cut short).");
+            }
+
             return new ManifestCheck(ManifestStatus.Absent, 0, 0, stopwatch.Elapsed.TotalMilliseconds,
                 $"{directory} has no {FileName} (an image taken by the process itself, or by an older dotnet-crac): its files cannot be checked.");
         }

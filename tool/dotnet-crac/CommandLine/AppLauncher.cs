@@ -25,8 +25,11 @@ internal static class AppLauncher
         {
             // The app is the new namespace's pid 1 and session leader (setsid execs in place: unshare's
             // child leads no process group). Its own /proc (--mount-proc) keeps /proc/self and
-            // /proc/<its pid> true; --kill-child ends it with us before any checkpoint.
-            prefix.AddRange(["unshare", "--pid", "--fork", "--mount-proc", "--kill-child", "--", "setsid"]);
+            // /proc/<its pid> true. No --kill-child: its parent-death signal would travel into the
+            // image and kill the restored app when CRIU exits.
+            // Stdio that names a file (/dev/null, a log) is opened again inside: CRIU cannot dump a
+            // file opened in another mount namespace ("Can't lookup mount"). Pipes need nothing.
+            prefix.AddRange(["unshare", "--pid", "--fork", "--mount-proc", "--", "/bin/bash", "-c", ReopenStdio, "crac-app", "setsid"]);
         }
         else if (Libc.getsid(0) == 0)
         {
@@ -77,6 +80,14 @@ internal static class AppLauncher
         // With a pid namespace the application is unshare's child, once it exists (else 0).
         return (child, pidNamespace ? () => Procfs.ReadDescendants(child.Id).FirstOrDefault() : () => child.Id);
     }
+
+    // A fixed bash snippet (dash cannot close fds above 9); the command reaches it as data ("$@"). $$ is the shell, pid 1 of the new
+    // /proc. Files above stdio were leaked by our parent (the runtime's own are close-on-exec) and
+    // would fail the dump the same way: they are closed.
+    private const string ReopenStdio =
+        "for f in /proc/$$/fd/*; do fd=${f##*/}; t=$(readlink \"$f\") || continue; case $t in /*) ;; *) continue;; esac; " +
+        "if [ \"$fd\" -gt 2 ]; then eval \"exec $fd<&-\"; continue; fi; [ -e \"$t\" ] || continue; " +
+        "case $fd in 0) exec 0<\"$t\";; 1) exec 1>>\"$t\";; 2) exec 2>>\"$t\";; esac; done; exec \"$@\"";
 
     /// <summary>Whether a pid namespace of one's own can be made here (CAP_SYS_ADMIN).</summary>
     public static bool CanMakePidNamespace() => (Procfs.ReadEffectiveCapabilities() & (1UL << 21)) != 0;

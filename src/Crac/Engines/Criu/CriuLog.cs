@@ -67,4 +67,19 @@ internal static class CriuLog
 
     private static bool IsError(string line) =>
         line.Contains("Error (", StringComparison.Ordinal) && !Noise.Any(noise => line.Contains(noise, StringComparison.Ordinal));
+
+    /// <summary>Whether an image's dump log ends as a finished dump does (CRIU writes that line at -v3 and above).</summary>
+    public static bool DumpFinished(string directory)
+    {
+        try
+        {
+            using var log = new FileStream(Path.Combine(directory, CriuCommandLine.DumpLog), FileMode.Open, FileAccess.Read);
+            log.Seek(Math.Max(0, log.Length - 512), SeekOrigin.Begin);
+            return new StreamReader(log).ReadToEnd().Contains("Dumping finished successfully", StringComparison.Ordinal);
+        }
+        catch (Exception exception) when (exception is IOException or UnauthorizedAccessException)
+        {
+            return false;
+        }
+    }
 }

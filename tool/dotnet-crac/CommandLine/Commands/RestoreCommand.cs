@@ -381,7 +381,7 @@ internal static class RestoreCommand
             if (format == OutputFormat.Json)
             {
                 ToolJsonContext.Write(
-                    new RestoreResult(pid, directory, metadata.Engine, total, detached, report, _stdio?.Output, _stdio?.Error) { Manifest = _manifest },
+                    new RestoreResult(pid, directory, metadata.Engine, total, detached, report, Reported(metadata, 1), Reported(metadata, 2)) { Manifest = _manifest },
                     ToolJsonContext.Default.RestoreResult);
             }
             else
@@ -396,7 +396,7 @@ internal static class RestoreCommand
                         : $"Warning: {manifest.Problem}");
                 }
 
-                if (_stdio is { } stdio)
+                if (_stdio is not null && new StdioFiles("/dev/null", Reported(metadata, 1)!, Reported(metadata, 2)!) is var stdio)
                 {
                     Console.Out.WriteLine(stdio.Output == stdio.Error
                         ? $"Its stdout and stderr go to {stdio.Output}{(stdio.Output == "/dev/null" ? " (they were not a file at checkpoint time; --output <file> keeps them)" : string.Empty)}."
@@ -480,6 +480,15 @@ internal static class RestoreCommand
                 outputFile ?? (!metadata.OwnMountNamespace && IsRegularFile(metadata.Stdio.ElementAtOrDefault(fd)) ? metadata.Stdio[fd]! : "/dev/null");
             return new StdioFiles("/dev/null", Destination(1), Destination(2));
         }
+
+        /// <summary>
+        /// Where the restored process's stdout or stderr goes: where CRIU's own went, except for a
+        /// file of a process with its own mount namespace, which CRIU opens again there (as that process sees it).
+        /// </summary>
+        private string? Reported(ImageMetadata metadata, int fd) =>
+            metadata.OwnMountNamespace && IsRegularFile(metadata.Stdio.ElementAtOrDefault(fd))
+                ? metadata.Stdio[fd]
+                : fd == 1 ? _stdio?.Output : _stdio?.Error;
 
         private static bool IsRegularFile(string? target) =>
             target is not null && target.StartsWith('/') && !target.StartsWith("/dev/", StringComparison.Ordinal) && !target.EndsWith(" (deleted)", StringComparison.Ordinal);
