@@ -41,7 +41,19 @@ internal sealed partial class CriuImageMemory
     public IReadOnlyList<(string Path, long Length)> PageFiles { get; private set; } = [];
 
     /// <summary>One run of pages: where its bytes are in a pages file, and whose memory they were.</summary>
-    internal sealed record PageRun(long FileOffset, long Length, ulong Address, int? Pid, string Region);
+    internal sealed record PageRun(long FileOffset, long Length, ulong Address, int? Pid, string Region, MemoryKind Kind = MemoryKind.Other);
+
+    /// <summary>The image's memory pages by kind (bytes), every kind listed.</summary>
+    public IReadOnlyDictionary<MemoryKind, long> SizeByKind()
+    {
+        var sizes = Enum.GetValues<MemoryKind>().ToDictionary(kind => kind, _ => 0L);
+        foreach (PageRun run in _runsByPagesFile.Values.SelectMany(runs => runs))
+        {
+            sizes[run.Kind] += run.Length;
+        }
+
+        return sizes;
+    }
 
     /// <summary>Reads the maps of every process (and shared memory) in the image directory.</summary>
     /// <exception cref="InvalidDataException">An image file is truncated or malformed.</exception>
@@ -56,12 +68,19 @@ internal sealed partial class CriuImageMemory
             {
                 int processId = int.Parse(pid.Groups[1].Value, CultureInfo.InvariantCulture);
                 IReadOnlyList<Vma> vmas = ReadVmas(Path.Combine(directory, $"mm-{processId}.img"));
-                image.AddRuns(pagemap, processId, address => Describe(vmas.FirstOrDefault(v => address >= v.Start && address < v.End), files, address));
+                IReadOnlyList<(ulong Start, ulong End)> gcReservations = GcReservations(vmas);
+                image.AddRuns(pagemap, processId, address =>
+                {
+                    Vma? vma = vmas.FirstOrDefault(v => address >= v.Start && address < v.End);
+                    return (Describe(vma, files, address), Classify(vma, gcReservations));
+                });
             }
             else if (ShmemPagemap().Match(name) is { Success: true } shmem)
             {
                 string region = $"shared memory {shmem.Groups[1].Value} (memfd or a shared anonymous map)";
-                image.AddRuns(pagemap, null, _ => region);
+                // W^X keeps the JIT's code in memfd:doublemapper, the one memfd a .NET process makes.
+                MemoryKind kind = MentionsDoubleMapper(Path.Combine(directory, "memfd.img")) ? MemoryKind.MemfdDoubleMapper : MemoryKind.Other;
+                image.AddRuns(pagemap, null, _ => (region, kind));
             }
         }
 
@@ -100,7 +119,7 @@ internal sealed partial class CriuImageMemory
         return null;
     }
 
-    private void AddRuns(string pagemapPath, int? pid, Func<ulong, string> region)
+    private void AddRuns(string pagemapPath, int? pid, Func<ulong, (string Region, MemoryKind Kind)> region)
     {
         List<byte[]> entries = ReadEntries(pagemapPath);
         if (entries.Count == 0)
@@ -147,7 +166,8 @@ internal sealed partial class CriuImageMemory
             }
 
             long length = (long)pages * PageSize;
-            runs.Add(new PageRun(offset, length, address, pid, region(address)));
+            (string name, MemoryKind kind) = region(address);
+            runs.Add(new PageRun(offset, length, address, pid, name, kind));
             offset += length;
         }
     }
@@ -175,9 +195,69 @@ internal sealed partial class CriuImageMemory
         };
     }
 
-    private sealed record Vma(ulong Start, ulong End, ulong ShmId, uint Status);
+    /// <summary>
+    /// The kind of a process's page, from its mapping alone (an estimate: the image does not say
+    /// which allocator owns anonymous memory): the native heap is [heap] and anonymous memory
+    /// outside the GC's reservation; the GC heap is anonymous memory inside a contiguous
+    /// reservation of 1 GiB or more (the GC reserves its whole address range up front); JIT code
+    /// is anonymous executable memory (W^X off) or a memfd mapping (W^X on).
+    /// </summary>
+    private static MemoryKind Classify(Vma? vma, IReadOnlyList<(ulong Start, ulong End)> gcReservations)
+    {
+        if (vma is not { } area)
+        {
+            return MemoryKind.Other;
+        }
 
-    /// <summary>mm_entry.vmas (field 14): start (1), end (2), shmid (4), status (7).</summary>
+        uint status = area.Status;
+        return status switch
+        {
+            _ when (status & VmaHeap) != 0 => MemoryKind.NativeHeap,
+            _ when (status & VmaMemfd) != 0 => MemoryKind.MemfdDoubleMapper,
+            _ when (status & VmaAnonPrivate) == 0 || (status & (VmaStack | VmaVdso | VmaVvar)) != 0 => MemoryKind.Other,
+            _ when (area.Protection & ProtExec) != 0 => MemoryKind.JitCode,
+            _ when gcReservations.Any(r => area.Start >= r.Start && area.End <= r.End) => MemoryKind.GcHeap,
+            _ => MemoryKind.NativeHeap,
+        };
+    }
+
+    private const ulong ProtExec = 4;
+    private const ulong GcReservationMinimum = 1UL << 30;
+
+    /// <summary>Runs of adjacent anonymous private areas spanning 1 GiB or more: the GC's reservations.</summary>
+    private static IReadOnlyList<(ulong Start, ulong End)> GcReservations(IReadOnlyList<Vma> vmas)
+    {
+        var reservations = new List<(ulong, ulong)>();
+        ulong start = 0, end = 0;
+        foreach (Vma vma in vmas.Where(v => (v.Status & VmaAnonPrivate) != 0 && (v.Protection & ProtExec) == 0).OrderBy(v => v.Start))
+        {
+            if (vma.Start != end)
+            {
+                if (end - start >= GcReservationMinimum)
+                {
+                    reservations.Add((start, end));
+                }
+
+                start = vma.Start;
+            }
+
+            end = vma.End;
+        }
+
+        if (end - start >= GcReservationMinimum)
+        {
+            reservations.Add((start, end));
+        }
+
+        return reservations;
+    }
+
+    private static bool MentionsDoubleMapper(string memfdImage) =>
+        File.Exists(memfdImage) && File.ReadAllBytes(memfdImage).AsSpan().IndexOf("doublemapper"u8) >= 0;
+
+    private sealed record Vma(ulong Start, ulong End, ulong ShmId, uint Status, ulong Protection);
+
+    /// <summary>mm_entry.vmas (field 14): start (1), end (2), shmid (4), prot (5), status (7).</summary>
     private static IReadOnlyList<Vma> ReadVmas(string path)
     {
         var vmas = new List<Vma>();
@@ -195,7 +275,7 @@ internal sealed partial class CriuImageMemory
                     continue;
                 }
 
-                ulong start = 0, end = 0, shmid = 0;
+                ulong start = 0, end = 0, shmid = 0, protection = 0;
                 uint status = 0;
                 foreach ((int field, ulong value, _) in Fields(bytes.ToArray()))
                 {
@@ -204,11 +284,12 @@ internal sealed partial class CriuImageMemory
                         case 1: start = value; break;
                         case 2: end = value; break;
                         case 4: shmid = value; break;
+                        case 5: protection = value; break;
                         case 7: status = (uint)value; break;
                     }
                 }
 
-                vmas.Add(new Vma(start, end, shmid, status));
+                vmas.Add(new Vma(start, end, shmid, status, protection));
             }
         }
 
@@ -332,4 +413,15 @@ internal sealed partial class CriuImageMemory
 
     [GeneratedRegex(@"^pagemap-shmem-(\d+)$")]
     private static partial Regex ShmemPagemap();
+}
+
+/// <summary>What a page of an image holds, as far as its mapping tells (see CriuImageMemory.Classify).</summary>
+[System.Text.Json.Serialization.JsonConverter(typeof(Crac.Diagnostics.KebabCaseEnumConverter<MemoryKind>))]
+internal enum MemoryKind
+{
+    GcHeap,
+    JitCode,
+    NativeHeap,
+    MemfdDoubleMapper,
+    Other,
 }

@@ -61,14 +61,47 @@ internal static class InspectCommand
         string[] pageFiles = Directory.GetFiles(directory, "pages-*.img");
         var summary = new ImageSummary(
             metadata.Engine, metadata.Pid, metadata.CreatedAt, metadata.Runtime, metadata.CommandLine, metadata.Generation, metadata.CriuVersion,
-            Directory.GetFiles(directory, "mm-*.img").Length, pageFiles.Sum(f => new FileInfo(f).Length));
+            Directory.GetFiles(directory, "mm-*.img").Length, pageFiles.Sum(f => new FileInfo(f).Length))
+        {
+            ProcessPath = metadata.ProcessPath,
+            CpuFeatures = metadata.CpuFeatures,
+            CgroupCpuMax = metadata.CgroupCpuMax,
+            CgroupMemoryMax = metadata.CgroupMemoryMax,
+            Labels = metadata.Labels,
+            CreatedBy = metadata.CreatedBy,
+            OwnPidNamespace = metadata.OwnPidNamespace,
+            OwnMountNamespace = metadata.OwnMountNamespace,
+        };
         var report = new InspectReport(directory, summary);
+        CriuImageMemory? memory = null;
+        Exception? damage = null;
+        try
+        {
+            report = metadata.Engine == "criu" ? report with { Manifest = ImageManifest.Verify(directory) } : report;
+            memory = pageFiles.Length == 0 ? null : CriuImageMemory.Read(directory);
+            report = report with { Memory = memory?.SizeByKind().Select(size => new MemorySize(size.Key, size.Value)).ToArray() };
+        }
+        catch (Exception exception) when (exception is InvalidDataException or IOException)
+        {
+            // A damaged image: the manifest check says which file; the sizes by kind are left out.
+            damage = exception;
+        }
+        catch (UnauthorizedAccessException exception)
+        {
+            throw new ToolException(ReturnCode.PermissionDenied, $"{directory} cannot be read: {exception.Message} An image is private to the user who took it: run inspect as that user (often root).");
+        }
+
         if (!scanSecrets)
         {
             return report;
         }
 
-        if (pageFiles.Length == 0)
+        if (damage is not null)
+        {
+            throw Unscannable(directory, damage);
+        }
+
+        if (memory is null)
         {
             throw new ToolException(ReturnCode.ImageUnusable,
                 $"{directory} has no memory pages to scan (no pages-*.img): it is a {metadata.Engine} image, and only a criu image holds the process's memory.");
@@ -76,15 +109,18 @@ internal static class InspectCommand
 
         try
         {
-            return report with { Secrets = SecretScanner.Scan(CriuImageMemory.Read(directory)) };
+            return report with { Secrets = SecretScanner.Scan(memory) };
         }
         catch (Exception exception) when (exception is InvalidDataException or IOException)
         {
-            throw new ToolException(ReturnCode.ImageUnusable, $"{directory} cannot be scanned: {exception.Message} Is the image complete (a checkpoint that finished)?");
+            throw Unscannable(directory, exception);
         }
         catch (UnauthorizedAccessException exception)
         {
             throw new ToolException(ReturnCode.PermissionDenied, $"{directory} cannot be read: {exception.Message} An image is private to the user who took it: run inspect as that user (often root).");
         }
     }
+
+    private static ToolException Unscannable(string directory, Exception damage) =>
+        new(ReturnCode.ImageUnusable, $"{directory} cannot be scanned: {damage.Message} Is the image complete (a checkpoint that finished)?");
 }
