@@ -168,7 +168,7 @@ internal sealed class AgentClient(TargetProcess target)
     {
         try
         {
-            var client = new DiagnosticsClient(Target.Pid);
+            DiagnosticsClient client = DiagnosticsEndpoint.Connect(Target);
             return await client.StartEventPipeSessionAsync([provider], requestRundown: false, circularBufferMB: 1, cancellationToken).ConfigureAwait(false);
         }
         catch (Exception exception) when (IsPermissionDenied(exception))

@@ -84,21 +84,31 @@ internal sealed class TargetProcess
     /// sees it (its TMPDIR, its own pid; its network namespace's /proc/PID/net/unix), and the
     /// socket file is there, reached through /proc/PID/root.
     /// </summary>
-    private static bool IsPublishedElsewhere(int pid)
+    private static bool IsPublishedElsewhere(int pid) => ReachSocket(pid) is not null;
+
+    /// <summary>
+    /// The diagnostics socket of a process in another namespace, as this tool reaches it (through
+    /// /proc/PID/root): the one it listens on, which the pid in a shared /tmp cannot tell apart.
+    /// </summary>
+    public static string? ReachSocket(int pid)
     {
         if (!IsLive(pid) || Procfs.ReadSocketInodes(pid) is not { } held)
         {
-            return false;
+            return null;
         }
 
         int ownPid = Procfs.ReadNamespacePid(pid);
         string temporaryDirectory = TemporaryDirectoryOf(pid);
-        return Procfs.ReadUnixSockets(pid).Any(socket =>
-            socket.IsListening && held.Contains(socket.Inode) && socket.Path is { } path
-            && DiagnosticsSocket.BelongsTo(path, ownPid)
-            && string.Equals(Path.GetDirectoryName(path) + "/", temporaryDirectory, StringComparison.Ordinal)
-            && File.Exists(Procfs.PathSeenBy(pid, path)));
+        return Procfs.ReadUnixSockets(pid)
+            .Where(socket => socket.IsListening && held.Contains(socket.Inode) && socket.Path is { } path
+                && DiagnosticsSocket.BelongsTo(path, ownPid)
+                && string.Equals(Path.GetDirectoryName(path) + "/", temporaryDirectory, StringComparison.Ordinal))
+            .Select(socket => Procfs.PathSeenBy(pid, socket.Path!))
+            .FirstOrDefault(File.Exists);
     }
+
+    /// <summary>Whether this tool reaches the process only through its namespaces (a container, a sidecar's neighbour).</summary>
+    public bool IsInOtherNamespace => IsElsewhere(Pid);
 
     /// <summary>Whether the process exists and is neither a zombie nor exiting.</summary>
     public static bool IsLive(int pid) => ProcStat.Read(pid) is { IsDead: false };
