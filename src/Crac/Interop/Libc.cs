@@ -53,6 +53,30 @@ internal static partial class Libc
     [LibraryImport(Library, SetLastError = true)]
     public static partial int getpid();
 
+    public const int PR_SET_CHILD_SUBREAPER = 36;
+    public const int EINTR = 4;
+
+    [LibraryImport(Library, SetLastError = true)]
+    public static partial int prctl(int option, nuint arg2, nuint arg3, nuint arg4, nuint arg5);
+
+    [LibraryImport(Library, SetLastError = true)]
+    public static partial int waitpid(int pid, out int status, int options);
+
+    /// <summary>
+    /// Waits for a child (an adopted one too) to end and returns its exit code, or 128 + the
+    /// signal that killed it, as a shell reports it; -1 when it is no child of ours.
+    /// </summary>
+    public static int WaitForExitCode(int pid)
+    {
+        int result;
+        int status;
+        while ((result = waitpid(pid, out status, 0)) < 0 && Marshal.GetLastPInvokeError() == EINTR)
+        {
+        }
+
+        return result < 0 ? -1 : (status & 0x7f) == 0 ? (status >> 8) & 0xff : 128 + (status & 0x7f);
+    }
+
     /// <summary>The session id as this process's pid namespace sees it: 0 when the session leader is outside it.</summary>
     [LibraryImport(Library, SetLastError = true)]
     public static partial int getsid(int pid);

@@ -149,7 +149,7 @@ while (!stop.IsCancellationRequested)
 child?.Kill();
 GC.KeepAlive(resources);
 GC.KeepAlive(leaks);
-return 0;
+return options.ExitCode;
 
 // State the tests read: one line per event, in a file opened and closed for each line.
 void Report(string line)
@@ -255,6 +255,9 @@ internal sealed record SampleOptions
 
     public bool SelfCheckpoint { get; init; }
 
+    /// <summary>What the app exits with when stopped (Ctrl+C): a supervisor must pass it on.</summary>
+    public int ExitCode { get; init; }
+
     public static SampleOptions Parse(string[] args)
     {
         var options = new SampleOptions();
@@ -278,6 +281,7 @@ internal sealed record SampleOptions
                 "--leak-many" => options with { LeakMany = int.Parse(Next(), CultureInfo.InvariantCulture) },
                 "--report-file" => options with { ReportFile = Next() },
                 "--self-checkpoint" => options with { SelfCheckpoint = true },
+                "--exit-code" => options with { ExitCode = int.Parse(Next(), CultureInfo.InvariantCulture) },
                 _ => throw new ArgumentException($"Unknown option {args[i]}"),
             };
         }

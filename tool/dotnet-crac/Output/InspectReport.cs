@@ -71,7 +71,7 @@ internal static class InspectText
 
         text.Append(CultureInfo.InvariantCulture, $"  CPU features:   {(image.CpuFeatures.Count == 0 ? "-" : string.Join(' ', image.CpuFeatures))}\n");
         text.Append(CultureInfo.InvariantCulture, $"  cgroup limits:  cpu.max {image.CgroupCpuMax ?? "-"}, memory.max {image.CgroupMemoryMax ?? "-"}\n");
-        text.Append(CultureInfo.InvariantCulture, $"  Labels:         {(image.Labels.Count == 0 ? "none" : string.Join(", ", image.Labels.Select(label => $"{label.Key}={label.Value}")))}\n");
+        text.Append(CultureInfo.InvariantCulture, $"  Labels:         {(image.Labels.Count == 0 ? "none" : string.Join(", ", image.Labels.OrderBy(label => label.Key, StringComparer.Ordinal).Select(label => $"{label.Key}={label.Value}")))}\n");
         text.Append(CultureInfo.InvariantCulture, $"  CRIU:           {image.CriuVersion ?? "-"}\n");
         text.Append(CultureInfo.InvariantCulture, $"  Created by:     {image.CreatedBy ?? "-"}\n");
         text.Append(CultureInfo.InvariantCulture, $"  Memory pages:   {Formatting.Size(image.PageBytes)}\n");

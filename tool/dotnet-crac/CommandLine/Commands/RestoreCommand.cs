@@ -212,7 +212,7 @@ internal static class RestoreCommand
             // as `java -XX:CRaCRestoreFrom` does; so does any with --foreground, writing to our stdio;
             // any other comes back detached.
             bool interactive = metadata.Interactive && Libc.isatty(0) == 1 && Libc.isatty(1) == 1;
-            bool foreground = interactive || Supervise;
+            bool foreground = interactive;
             CriuSettings settings = metadata.Criu ?? new CriuSettings { ShellJob = true };
             string pidDirectory = Directory.CreateTempSubdirectory("dotnet-crac-restore-").FullName;
             string pidFile = Path.Combine(pidDirectory, "pid");
@@ -229,8 +229,11 @@ internal static class RestoreCommand
             {
                 if (!foreground)
                 {
-                    _stdio = RouteStdio(metadata);
-                    string output = CriuBinary.Run(criu.Path, criuArguments, RestoreTimeout, out int exitCode, _stdio, Path.Combine(directory, CriuCommandLine.RestoreLog));
+                    // A supervised process writes to our stdio (a container's log, the journal); a detached one never holds it.
+                    _stdio = Supervise ? null : RouteStdio(metadata);
+                    string output = Supervise
+                        ? RunCriuAsSupervisor(criu, criuArguments, out int exitCode)
+                        : CriuBinary.Run(criu.Path, criuArguments, RestoreTimeout, out exitCode, _stdio, Path.Combine(directory, CriuCommandLine.RestoreLog));
                     double criuMilliseconds = stopwatch.Elapsed.TotalMilliseconds;
                     ImageDirectory.MakeFilesPrivate(directory);
                     if (exitCode != 0)
@@ -241,9 +244,12 @@ internal static class RestoreCommand
                     _restored = true;
 
                     int pid = ReadPid(pidFile) ?? metadata.Pid;
-                    return handOver is not null
-                        ? await ReportFromRendezvousAsync(handOver, pid, metadata, stopwatch, criuMilliseconds, detached: true, cancellationToken).ConfigureAwait(false)
-                        : await WakeAndReportAsync(TargetProcess.Open(pid), metadata, started, stopwatch, criuMilliseconds, detached: true, cancellationToken).ConfigureAwait(false);
+                    // From here on a signal to this supervisor is meant for the restored process.
+                    using IDisposable? forwarding = Supervise ? SignalForwarding.To(pid) : null;
+                    ReturnCode woken = handOver is not null
+                        ? await ReportFromRendezvousAsync(handOver, pid, metadata, stopwatch, criuMilliseconds, detached: !Supervise, cancellationToken).ConfigureAwait(false)
+                        : await WakeAndReportAsync(TargetProcess.Open(pid), metadata, started, stopwatch, criuMilliseconds, detached: !Supervise, cancellationToken).ConfigureAwait(false);
+                    return Supervise && woken == ReturnCode.Ok ? await SuperviseAsync(pid).ConfigureAwait(false) : woken;
                 }
 
                 return await RestoreInForegroundAsync(criu, criuArguments, pidFile, metadata, handOver, started, stopwatch, cancellationToken).ConfigureAwait(false);
@@ -335,8 +341,6 @@ internal static class RestoreCommand
             }
 
             _restored = true;
-            // From here on a signal to this supervisor is meant for the restored process.
-            using IDisposable? forwarding = Supervise ? SignalForwarding.To(pid) : null;
             double criuMilliseconds = stopwatch.Elapsed.TotalMilliseconds;
             ReturnCode woken = handOver is not null
                 ? await ReportFromRendezvousAsync(handOver, pid, metadata, stopwatch, criuMilliseconds, detached: false, cancellationToken).ConfigureAwait(false)
@@ -348,12 +352,51 @@ internal static class RestoreCommand
 
             // CRIU stays until the restored process exits and passes on its exit code.
             await criuProcess.WaitForExitAsync(CancellationToken.None).ConfigureAwait(false);
-            if (Supervise && format == OutputFormat.Text)
+            return (ReturnCode)criuProcess.ExitCode;
+        }
+
+        /// <summary>
+        /// --foreground: CRIU restores detached and exits, and the restored process, orphaned, comes
+        /// to this process as its child subreaper. CRIU itself would only wait for it, and exit 0
+        /// whatever its code. CRIU runs with our stdio, which the restored process's takes over.
+        /// </summary>
+        private string RunCriuAsSupervisor(CriuBinary criu, List<string> criuArguments, out int exitCode)
+        {
+            if (Libc.prctl(Libc.PR_SET_CHILD_SUBREAPER, 1, 0, 0, 0) != 0)
             {
-                Console.Error.WriteLine($"The restored process {pid} exited with code {criuProcess.ExitCode}.");
+                throw new ToolException(ReturnCode.UnknownError, $"Cannot supervise the restored process: prctl(PR_SET_CHILD_SUBREAPER) failed: {Libc.LastErrorMessage()}");
             }
 
-            return (ReturnCode)criuProcess.ExitCode;
+            var start = new ProcessStartInfo(criu.Path) { UseShellExecute = false };
+            criuArguments.ForEach(start.ArgumentList.Add);
+            using Process criuProcess = CriuBinary.StartPrivately(start);
+            if (CriuBinary.WaitBounded(criuProcess, RestoreTimeout, Path.Combine(directory, CriuCommandLine.RestoreLog)) is { } stopped)
+            {
+                criuProcess.Kill(entireProcessTree: true);
+                criuProcess.WaitForExit();
+                exitCode = -1;
+                return stopped;
+            }
+
+            exitCode = criuProcess.ExitCode;
+            return string.Empty;
+        }
+
+        /// <summary>Waits for the restored process (our adopted child) to exit and passes its exit code on.</summary>
+        private async Task<ReturnCode> SuperviseAsync(int pid)
+        {
+            int exitCode = await Task.Run(() => Libc.WaitForExitCode(pid)).ConfigureAwait(false);
+            if (exitCode < 0)
+            {
+                throw new ToolException(ReturnCode.UnknownError, $"The restored process {pid} is not this supervisor's child, so its exit code cannot be known.");
+            }
+
+            if (format == OutputFormat.Text)
+            {
+                Console.Error.WriteLine($"The restored process {pid} exited with code {exitCode}.");
+            }
+
+            return (ReturnCode)exitCode;
         }
 
         /// <summary>Wakes the restored (or paused) process over the channel with this shell's environment and the new arguments, then reports.</summary>

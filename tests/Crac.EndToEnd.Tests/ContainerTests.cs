@@ -1,0 +1,298 @@
+using System.Diagnostics;
+using System.Globalization;
+using System.Text.Json.Nodes;
+using System.Text.RegularExpressions;
+using Crac.EndToEnd.Tests.Infrastructure;
+
+namespace Crac.EndToEnd.Tests;
+
+/// <summary>
+/// Containers, services and fleets, on real CRIU: a process in a container (pid and mount
+/// namespaces with a /tmp of its own, made with unshare) reached from the host and from a
+/// sidecar, checkpointed and restored; a restore that finds its pid taken; a restore that
+/// supervises; an image checked against its manifest and labels, inspected, and started cold
+/// instead when it cannot be used.
+/// </summary>
+[TestClass]
+public sealed partial class ContainerTests
+{
+    // The container's entrypoint: inherited fds closed (CRIU cannot dump files of another mount
+    // namespace), a private /tmp, its stdio there, and a session of its own.
+    private const string Entrypoint = """
+        #!/bin/bash
+        for f in /proc/$$/fd/*; do fd=${f##*/}; [ "$fd" -gt 2 ] && eval "exec $fd<&-"; done 2>/dev/null
+        cd / && mount -t tmpfs tmpfs /tmp && exec setsid "$@" </dev/null >/tmp/out.log 2>&1
+        """;
+
+    [ClassInitialize]
+    public static void RequireCriu(TestContext context) =>
+        Assert.IsTrue(File.Exists(Paths.Criu), $"CRIU is not installed at {Paths.Criu}: run .ci/install-criu.sh (the CI does).");
+
+    [TestMethod]
+    public async Task AProcessInAContainerIsReachedByItsHostPidAndFromASidecarThenCheckpointedAndRestored()
+    {
+        string directory = Directory.CreateTempSubdirectory("crac-container-").FullName;
+        string entrypoint = Path.Combine(directory, "entrypoint.sh");
+        File.WriteAllText(entrypoint, Entrypoint);
+        File.SetUnixFileMode(entrypoint, (UnixFileMode)0b111_000_000);
+        using Process container = ProcessRunner.Start(
+            "unshare", ["--pid", "--fork", "--mount-proc", "--mount", entrypoint, "dotnet", Paths.SampleApp], Path.Combine(directory, "unshare.log"), null,
+            new Dictionary<string, string?> { ["DOTNET_STARTUP_HOOKS"] = Paths.Agent }, ownSession: true);
+        int pid = 0;
+        int restored = 0;
+        try
+        {
+            await ProcessRunner.WaitUntilAsync(() => (pid = ProcessRunner.FindByCommandLine("dotnet " + Paths.SampleApp)) > 0, TimeSpan.FromSeconds(20), "the app in its container");
+            string output = $"/proc/{pid}/root/tmp/out.log";
+            await ProcessRunner.WaitUntilAsync(() => ProcessRunner.ReadShared(output).Contains("tick 10 ", StringComparison.Ordinal), TimeSpan.FromSeconds(30), "the app's ticks in its /tmp");
+            Assert.AreEqual($"{pid}\t1", NamespacePids(pid), "the app is pid 1 of its own pid namespace");
+
+            ToolResult ps = await ToolRun.RunAsync("ps", "--format", "json");
+            Assert.AreEqual(0, ps.ExitCode, ps.ToString());
+            JsonNode? entry = JsonNode.Parse(ps.Stdout)!.AsArray().SingleOrDefault(p => (int)p!["pid"]! == pid);
+            Assert.IsNotNull(entry, $"ps lists the container's process by its host pid {pid}:\n{ps}");
+            Assert.AreEqual(true, (bool?)entry["agent"]);
+
+            ToolResult status = await ToolRun.RunAsync("status", pid.ToString(CultureInfo.InvariantCulture), "--format", "json");
+            Assert.AreEqual(0, status.ExitCode, status.ToString());
+            Assert.AreEqual(0, (int)JsonNode.Parse(status.Stdout)!["generation"]!);
+            ToolResult fds = await ToolRun.RunAsync("fds", pid.ToString(CultureInfo.InvariantCulture));
+            Assert.AreEqual(0, fds.ExitCode, fds.ToString());
+            StringAssert.Contains(fds.Stdout, "/tmp/out.log");
+
+            // A sidecar: the container's pid namespace, mounts of its own (its own /tmp); the app is pid 1 to it.
+            string sidecar = Path.Combine(directory, "sidecar.log");
+            using (Process side = ProcessRunner.Start(
+                "nsenter", ["--target", pid.ToString(CultureInfo.InvariantCulture), "--pid", "--", "unshare", "--mount", "--fork", "--mount-proc",
+                    "/bin/sh", "-c", "mount -t tmpfs tmpfs /tmp && exec \"$@\"", "sidecar", "dotnet", Paths.Tool, "status", "1", "--format", "json"],
+                sidecar, null, null))
+            {
+                Assert.IsTrue(side.WaitForExit(30_000), "the sidecar's status ends");
+                Assert.AreEqual(0, side.ExitCode, ProcessRunner.ReadShared(sidecar));
+                StringAssert.Contains(ProcessRunner.ReadShared(sidecar), "\"generation\": 0");
+            }
+
+            string image = Path.Combine(directory, "image");
+            ToolResult checkpoint = await ToolRun.RunAsync("checkpoint", pid.ToString(CultureInfo.InvariantCulture), "--engine", "criu", "--image-dir", image, "--label", "app=sample");
+            Assert.AreEqual(0, checkpoint.ExitCode, checkpoint.ToString());
+            await ProcessRunner.WaitUntilAsync(() => !ProcessRunner.IsAlive(pid), TimeSpan.FromSeconds(10), "the checkpointed app to be gone");
+            JsonNode metadata = JsonNode.Parse(File.ReadAllText(Path.Combine(image, "crac-image.json")))!;
+            Assert.AreEqual(1, (int)metadata["pid"]!, "the image knows the app by its pid in the container");
+            Assert.IsTrue((bool)metadata["ownPidNamespace"]! && (bool)metadata["ownMountNamespace"]!, metadata.ToJsonString());
+
+            ToolResult restore = await ToolRun.RunAsync("restore", image, "--require-label", "app=sample");
+            Assert.AreEqual(0, restore.ExitCode, restore.ToString());
+            restored = int.Parse(RestoredPid().Match(restore.Stdout).Groups[1].Value, CultureInfo.InvariantCulture);
+            Assert.AreEqual($"{restored}\t1", NamespacePids(restored), "restored into a new pid namespace, as its pid 1");
+            await ProcessRunner.WaitUntilAsync(
+                () => ProcessRunner.ReadShared($"/proc/{restored}/root/tmp/out.log").Contains("generation=1", StringComparison.Ordinal), TimeSpan.FromSeconds(20),
+                "the restored app ticking as generation 1 in its restored /tmp");
+            ToolResult after = await ToolRun.RunAsync("status", restored.ToString(CultureInfo.InvariantCulture), "--format", "json");
+            Assert.AreEqual(1, (int)JsonNode.Parse(after.Stdout)!["generation"]!, after.ToString());
+        }
+        finally
+        {
+            Kill(pid, restored);
+            container.Kill(entireProcessTree: true);
+            Directory.Delete(directory, recursive: true);
+        }
+    }
+
+    [TestMethod]
+    public async Task AnAppRunInAPidNamespaceOfItsOwnRestoresWhileItsOriginalPidIsTaken()
+    {
+        string directory = Directory.CreateTempSubdirectory("crac-pidns-").FullName;
+        string output = Path.Combine(directory, "output.log");
+        using Process run = ProcessRunner.Start("dotnet", [Paths.Tool, "run", "--pid-namespace", "--", "dotnet", Paths.SampleApp], output, null, null, ownSession: true);
+        int pid = 0;
+        int restored = 0;
+        Process? squatter = null;
+        try
+        {
+            await ProcessRunner.WaitUntilAsync(() => (pid = ProcessRunner.FindByCommandLine("dotnet " + Paths.SampleApp)) > 0, TimeSpan.FromSeconds(20), "the app under run --pid-namespace");
+            await ProcessRunner.WaitUntilAsync(() => ProcessRunner.ReadShared(output).Contains("tick 10 ", StringComparison.Ordinal), TimeSpan.FromSeconds(30), "the app's ticks");
+            Assert.AreEqual($"{pid}\t1", NamespacePids(pid));
+
+            string image = Path.Combine(directory, "image");
+            ToolResult checkpoint = await ToolRun.RunAsync("checkpoint", pid.ToString(CultureInfo.InvariantCulture), "--engine", "criu", "--image-dir", image);
+            Assert.AreEqual(0, checkpoint.ExitCode, checkpoint.ToString());
+            await ProcessRunner.WaitUntilAsync(() => !Directory.Exists($"/proc/{pid}"), TimeSpan.FromSeconds(10), "the original pid to be free");
+
+            squatter = TakePid(pid);
+            ToolResult restore = await ToolRun.RunAsync("restore", image);
+
+            Assert.AreEqual(0, restore.ExitCode, restore.ToString());
+            restored = int.Parse(RestoredPid().Match(restore.Stdout).Groups[1].Value, CultureInfo.InvariantCulture);
+            Assert.AreNotEqual(pid, restored, "the original pid is another process's; the restore made a new pid namespace");
+            Assert.IsTrue(ProcessRunner.IsAlive(pid), "the process holding the original pid is untouched");
+            await ProcessRunner.WaitUntilAsync(() => ProcessRunner.ReadShared(output).Contains("generation=1", StringComparison.Ordinal), TimeSpan.FromSeconds(20), "the restored app's ticks");
+        }
+        finally
+        {
+            squatter?.Kill();
+            squatter?.Dispose();
+            Kill(pid, restored);
+            run.Kill(entireProcessTree: true);
+            Directory.Delete(directory, recursive: true);
+        }
+    }
+
+    [TestMethod]
+    public async Task ARestoreInTheForegroundForwardsSignalsAndExitsWithTheAppsExitCode()
+    {
+        using SampleProcess app = await SampleProcess.StartAsync(["--exit-code", "7"]);
+        await app.WaitForOutputAsync("tick 10 ");
+        string image = Path.Combine(app.Directory, "image");
+        ToolResult checkpoint = await ToolRun.RunAsync("checkpoint", app.Pid.ToString(CultureInfo.InvariantCulture), "--engine", "criu", "--image-dir", image);
+        Assert.AreEqual(0, checkpoint.ExitCode, checkpoint.ToString());
+        await app.WaitForExitAsync();
+
+        string output = Path.Combine(app.Directory, "foreground.log");
+        using Process supervisor = ProcessRunner.Start("dotnet", [Paths.Tool, "restore", image, "--foreground"], output, null, null, ownSession: true);
+        await ProcessRunner.WaitUntilAsync(() => ProcessRunner.ReadShared(output).Contains("generation=1", StringComparison.Ordinal) || supervisor.HasExited,
+            TimeSpan.FromSeconds(30), () => "the restored app writing to the supervisor's stdout:\n" + ProcessRunner.ReadShared(output));
+        Assert.IsFalse(supervisor.HasExited, "the supervisor stays while the app runs:\n" + ProcessRunner.ReadShared(output));
+        StringAssert.Contains(ProcessRunner.ReadShared(output), $"Restored process {app.Pid} (SampleApp)");
+
+        // SIGINT (Ctrl+C) ends the app's loop, and it exits with the code it was given; the supervisor passes both on.
+        using (Process? interrupt = Process.Start("kill", ["-INT", supervisor.Id.ToString(CultureInfo.InvariantCulture)]))
+        {
+            interrupt?.WaitForExit(5000);
+        }
+
+        Assert.IsTrue(supervisor.WaitForExit(15_000), "SIGINT reached the app through the supervisor, which then ended:\n" + ProcessRunner.ReadShared(output));
+        await ProcessRunner.WaitUntilAsync(() => !ProcessRunner.IsAlive(app.Pid), TimeSpan.FromSeconds(5), "the restored app to have exited");
+        Assert.AreEqual(7, supervisor.ExitCode, ProcessRunner.ReadShared(output));
+        StringAssert.Contains(ProcessRunner.ReadShared(output), $"The restored process {app.Pid} exited with code 7.");
+    }
+
+    [TestMethod]
+    public async Task AnImageIsVerifiedLabelledInspectedAndStartedColdWhenItCannotBeUsed()
+    {
+        using SampleProcess app = await SampleProcess.StartAsync();
+        await app.WaitForOutputAsync("tick 10 ");
+        string image = Path.Combine(app.Directory, "image");
+        ToolResult checkpoint = await ToolRun.RunAsync("checkpoint", app.Pid.ToString(CultureInfo.InvariantCulture), "--engine", "criu", "--image-dir", image, "--label", "tier=web", "--label", "release=7");
+        Assert.AreEqual(0, checkpoint.ExitCode, checkpoint.ToString());
+        await app.WaitForExitAsync();
+
+        ToolResult inspect = await ToolRun.RunAsync("inspect", image, "--format", "json");
+        Assert.AreEqual(0, inspect.ExitCode, inspect.ToString());
+        JsonNode report = JsonNode.Parse(inspect.Stdout)!;
+        Assert.AreEqual("web", (string?)report["image"]!["labels"]!["tier"]);
+        StringAssert.StartsWith((string?)report["image"]!["createdBy"], "dotnet-crac ");
+        Assert.AreEqual("Verified", (string?)report["manifest"]!["status"]);
+        Dictionary<string, long> kinds = report["memory"]!.AsArray().ToDictionary(k => (string)k!["kind"]!, k => (long)k!["bytes"]!);
+        CollectionAssert.AreEquivalent(new[] { "gc-heap", "jit-code", "native-heap", "memfd-double-mapper", "other" }, kinds.Keys.ToArray());
+        Assert.IsTrue(kinds["gc-heap"] > 0 && kinds["native-heap"] > 0 && kinds["memfd-double-mapper"] > 0, inspect.Stdout);
+        Assert.AreEqual((long)report["image"]!["pageBytes"]!, kinds.Values.Sum(), "every page is of one kind");
+        ToolResult text = await ToolRun.RunAsync("inspect", image);
+        StringAssert.Matches(text.Stdout, new Regex(@"Manifest:\s+verified: \d+ files"));
+        StringAssert.Contains(text.Stdout, "Labels:         release=7, tier=web");
+
+        // A truncated pages file: refused before CRIU runs, fast, naming the file.
+        string truncated = CopyImage(image, Path.Combine(app.Directory, "truncated"));
+        string pages = Directory.GetFiles(truncated, "pages-*.img").OrderByDescending(f => new FileInfo(f).Length).First();
+        using (var file = new FileStream(pages, FileMode.Open))
+        {
+            file.SetLength(4096);
+        }
+
+        ToolResult refused = await ToolRun.RunAsync("restore", truncated);
+        Assert.AreEqual(13, refused.ExitCode, refused.ToString());
+        StringAssert.Contains(refused.Stderr, $"{Path.GetFileName(pages)} is 4,096 bytes");
+        Assert.IsFalse(File.Exists(Path.Combine(truncated, "restore.log")), "CRIU never ran");
+        Assert.IsTrue(refused.Elapsed < TimeSpan.FromSeconds(3), $"refused in {refused.Elapsed.TotalMilliseconds:0} ms, tool start-up included");
+
+        // A changed byte, the size the same: the SHA-256 tells.
+        string changed = CopyImage(image, Path.Combine(app.Directory, "changed"));
+        string core = Directory.GetFiles(changed, "core-*.img").First();
+        byte[] bytes = File.ReadAllBytes(core);
+        bytes[^1] ^= 0xFF;
+        File.WriteAllBytes(core, bytes);
+        ToolResult tampered = await ToolRun.RunAsync("restore", changed);
+        Assert.AreEqual(13, tampered.ExitCode, tampered.ToString());
+        StringAssert.Contains(tampered.Stderr, $"{Path.GetFileName(core)} does not match its SHA-256");
+
+        ToolResult unlabelled = await ToolRun.RunAsync("restore", image, "--require-label", "tier=db");
+        Assert.AreEqual(18, unlabelled.ExitCode, unlabelled.ToString());
+        StringAssert.Contains(unlabelled.Stderr, "tier=db (the image has tier=web)");
+
+        // --or-start: the truncated image cannot be used, so the app starts cold, detached, saying why.
+        string coldOutput = Path.Combine(app.Directory, "cold.log");
+        ToolResult cold = await ToolRun.RunAsync("restore", truncated, "--or-start", "--output", coldOutput, "--format", "json", "--", "dotnet", Paths.SampleApp);
+        Assert.AreEqual(17, cold.ExitCode, cold.ToString());
+        JsonNode started = JsonNode.Parse(cold.Stdout)!;
+        Assert.AreEqual("cold-start", (string?)started["path"]);
+        Assert.AreEqual(13, (int)started["reasonCode"]!);
+        StringAssert.Contains((string?)started["reason"], Path.GetFileName(pages));
+        int coldPid = (int)started["pid"]!;
+        try
+        {
+            await ProcessRunner.WaitUntilAsync(() => ProcessRunner.ReadShared(coldOutput).Contains("ready pid=", StringComparison.Ordinal), TimeSpan.FromSeconds(30), "the cold-started app");
+            Assert.IsTrue(TargetHasAgent(coldPid), "the cold start loads the agent, so it can be checkpointed later");
+        }
+        finally
+        {
+            Kill(coldPid);
+        }
+
+        // The intact image restores, labels met, and the report says it was verified.
+        ToolResult restore = await ToolRun.RunAsync("restore", image, "--require-label", "tier=web", "--format", "json");
+        Assert.AreEqual(0, restore.ExitCode, restore.ToString());
+        JsonNode restoredReport = JsonNode.Parse(restore.Stdout)!;
+        Assert.AreEqual("restored", (string?)restoredReport["path"]);
+        Assert.AreEqual("Verified", (string?)restoredReport["manifest"]!["status"]);
+        Kill(app.Pid);
+    }
+
+    /// <summary>Copies an image as an operator would (cp -a): private, owned by us.</summary>
+    private static string CopyImage(string image, string copy)
+    {
+        Directory.CreateDirectory(copy, UnixFileMode.UserRead | UnixFileMode.UserWrite | UnixFileMode.UserExecute);
+        foreach (string file in Directory.GetFiles(image))
+        {
+            File.Copy(file, Path.Combine(copy, Path.GetFileName(file)));
+            File.SetUnixFileMode(Path.Combine(copy, Path.GetFileName(file)), UnixFileMode.UserRead | UnixFileMode.UserWrite);
+        }
+
+        return copy;
+    }
+
+    /// <summary>Starts a process that gets exactly <paramref name="pid"/> (through ns_last_pid, as root may), retrying if another process took it first.</summary>
+    private static Process TakePid(int pid)
+    {
+        for (int attempt = 0; attempt < 20; attempt++)
+        {
+            File.WriteAllText("/proc/sys/kernel/ns_last_pid", (pid - 1).ToString(CultureInfo.InvariantCulture));
+            Process sleeper = Process.Start("sleep", "120");
+            if (sleeper.Id == pid)
+            {
+                return sleeper;
+            }
+
+            sleeper.Kill();
+            sleeper.Dispose();
+        }
+
+        throw new InvalidOperationException($"Could not start a process with pid {pid} to occupy it.");
+    }
+
+    private static string NamespacePids(int pid) =>
+        File.ReadLines($"/proc/{pid}/status").Single(l => l.StartsWith("NSpid:", StringComparison.Ordinal))["NSpid:".Length..].Trim();
+
+    private static bool TargetHasAgent(int pid) =>
+        File.ReadAllText($"/proc/{pid}/maps").Contains("Crac.Agent.dll", StringComparison.Ordinal);
+
+    private static void Kill(params int[] pids)
+    {
+        foreach (int pid in pids.Where(p => p > 0 && ProcessRunner.IsAlive(p)))
+        {
+            using Process? kill = Process.Start("kill", ["-9", pid.ToString(CultureInfo.InvariantCulture)]);
+            kill?.WaitForExit(5000);
+        }
+    }
+
+    [GeneratedRegex(@"Restored process (\d+) ")]
+    private static partial Regex RestoredPid();
+}
