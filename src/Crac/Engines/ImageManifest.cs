@@ -9,7 +9,9 @@ namespace Crac.Engines;
 /// (<see cref="FileName"/>, beside the metadata, which it covers too) and checked by a restore
 /// before CRIU reads anything: CRIU trusts its images, and a truncated pages file made it loop
 /// for minutes. The check is on the restore's hot path, so sizes are compared first (a truncated
-/// or grown file is refused without reading it) and the files are hashed in parallel.
+/// or grown file is refused without reading it), and the files are hashed in parallel in chunks
+/// of <see cref="ChunkSize"/>, each with its own SHA-256: one pages file is most of an image, and
+/// a single hash of it would keep one core busy while the others wait.
 /// </summary>
 internal sealed record ImageManifest
 {
@@ -17,6 +19,9 @@ internal sealed record ImageManifest
 
     /// <summary>Files that change after the dump by design: logs, and CRIU's restore statistics.</summary>
     private static readonly string[] Unchecked = [FileName, "dump.log", "restore.log", "stats-restore", "criu-output.log", "criu-exit"];
+
+    /// <summary>The bytes each SHA-256 of a file covers (the last chunk may be shorter).</summary>
+    public const int ChunkSize = 16 << 20;
 
     private const int BufferSize = 1 << 20;
 
@@ -28,9 +33,10 @@ internal sealed record ImageManifest
     public static ImageManifest Write(string directory)
     {
         string[] names = [.. CheckedFiles(directory)];
-        var files = new ImageFile[names.Length];
-        Parallel.For(0, names.Length, i => files[i] = new ImageFile(names[i], new FileInfo(Path.Combine(directory, names[i])).Length, Hash(Path.Combine(directory, names[i]))));
-        var manifest = new ImageManifest { Files = files };
+        long[] sizes = [.. names.Select(name => new FileInfo(Path.Combine(directory, name)).Length)];
+        string[][] hashes = [.. sizes.Select(size => new string[Chunks(size)])];
+        Parallel.ForEach(WorkItems(sizes), item => hashes[item.File][item.Chunk] = HashChunk(Path.Combine(directory, names[item.File]), item.Chunk));
+        var manifest = new ImageManifest { Files = [.. names.Select((name, i) => new ImageFile(name, sizes[i], hashes[i]))] };
         ImageDirectory.WritePrivateFile(Path.Combine(directory, FileName), JsonSerializer.Serialize(manifest, ImageJsonContext.Default.ImageManifest));
         return manifest;
     }
@@ -92,11 +98,16 @@ internal sealed record ImageManifest
             bytes += file.Size;
         }
 
-        string? mismatch = null;
-        // Largest first, so the big pages file starts at once and the small ones fill the other cores.
-        Parallel.ForEach(manifest.Files.OrderByDescending(file => file.Size), (file, state) =>
+        if (manifest.Files.FirstOrDefault(file => file.Sha256.Count != Chunks(file.Size)) is { } malformed)
         {
-            if (!string.Equals(Hash(Path.Combine(directory, file.Name)), file.Sha256, StringComparison.Ordinal))
+            return Changed(stopwatch, $"{FileName} lists {malformed.Sha256.Count} hashes for {malformed.Name}, whose size needs {Chunks(malformed.Size)}.");
+        }
+
+        string? mismatch = null;
+        Parallel.ForEach(WorkItems([.. manifest.Files.Select(file => file.Size)]), (item, state) =>
+        {
+            ImageFile file = manifest.Files[item.File];
+            if (!string.Equals(HashChunk(Path.Combine(directory, file.Name), item.Chunk), file.Sha256[item.Chunk], StringComparison.Ordinal))
             {
                 Interlocked.CompareExchange(ref mismatch, file.Name, null);
                 state.Stop();
@@ -113,17 +124,26 @@ internal sealed record ImageManifest
     private static IEnumerable<string> CheckedFiles(string directory) =>
         Directory.EnumerateFiles(directory).Select(Path.GetFileName).OfType<string>().Where(name => !Unchecked.Contains(name)).Order(StringComparer.Ordinal);
 
-    private static string Hash(string path)
+    private static int Chunks(long size) => (int)Math.Max(1, (size + ChunkSize - 1) / ChunkSize);
+
+    /// <summary>Every chunk of every file, the largest files first, so the big pages file starts at once and the small ones fill the other cores.</summary>
+    private static IEnumerable<(int File, int Chunk)> WorkItems(long[] sizes) =>
+        Enumerable.Range(0, sizes.Length).OrderByDescending(i => sizes[i]).SelectMany(i => Enumerable.Range(0, Chunks(sizes[i])).Select(chunk => (i, chunk)));
+
+    private static string HashChunk(string path, int chunk)
     {
-        using var stream = new FileStream(path, FileMode.Open, FileAccess.Read, FileShare.Read, bufferSize: 0, FileOptions.SequentialScan);
+        using Microsoft.Win32.SafeHandles.SafeFileHandle file = File.OpenHandle(path, FileMode.Open, FileAccess.Read, FileShare.Read);
         using var hash = IncrementalHash.CreateHash(HashAlgorithmName.SHA256);
         byte[] buffer = System.Buffers.ArrayPool<byte>.Shared.Rent(BufferSize);
         try
         {
+            long offset = (long)chunk * ChunkSize;
+            long end = Math.Min(RandomAccess.GetLength(file), offset + ChunkSize);
             int read;
-            while ((read = stream.Read(buffer, 0, BufferSize)) > 0)
+            while (offset < end && (read = RandomAccess.Read(file, buffer.AsSpan(0, (int)Math.Min(BufferSize, end - offset)), offset)) > 0)
             {
                 hash.AppendData(buffer, 0, read);
+                offset += read;
             }
 
             return Convert.ToHexStringLower(hash.GetHashAndReset());
@@ -135,8 +155,8 @@ internal sealed record ImageManifest
     }
 }
 
-/// <summary>One file of an image: its name in the directory, size and SHA-256 (lower-case hex).</summary>
-internal sealed record ImageFile(string Name, long Size, string Sha256);
+/// <summary>One file of an image: its name in the directory, its size, and the SHA-256 (lower-case hex) of each <see cref="ImageManifest.ChunkSize"/> chunk.</summary>
+internal sealed record ImageFile(string Name, long Size, IReadOnlyList<string> Sha256);
 
 [System.Text.Json.Serialization.JsonConverter(typeof(System.Text.Json.Serialization.JsonStringEnumConverter<ManifestStatus>))]
 internal enum ManifestStatus
