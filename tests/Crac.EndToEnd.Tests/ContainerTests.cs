@@ -246,6 +246,27 @@ public sealed partial class ContainerTests
         Kill(app.Pid);
     }
 
+    [TestMethod]
+    public async Task TheContainerRecipeRestoresTheWarmServiceAsItsEntrypointAndStartsItColdFromADamagedImage()
+    {
+        string work = Path.Combine(Paths.RepositoryRoot, "artifacts", "container-recipe-test");
+        string log = Path.Combine(Paths.RepositoryRoot, "artifacts", "container-recipe-test.log");
+        File.Delete(log);
+        using Process recipe = ProcessRunner.Start(
+            "bash", [Path.Combine(Paths.RepositoryRoot, "deploy", "container", "recipe.sh"), work], log, null,
+            new Dictionary<string, string?> { ["CONFIGURATION"] = Paths.Configuration, ["PORT"] = Loopback.FreePort().ToString(CultureInfo.InvariantCulture) });
+        using var cancellation = new CancellationTokenSource(TimeSpan.FromSeconds(120));
+        await recipe.WaitForExitAsync(cancellation.Token);
+        string output = ProcessRunner.ReadShared(log);
+
+        Assert.AreEqual(0, recipe.ExitCode, output);
+        string[] paths = [.. Regex.Matches(output, @"^path=(\S+)$", RegexOptions.Multiline).Select(m => m.Groups[1].Value)];
+        CollectionAssert.AreEqual(new[] { "restored", "cold-start" }, paths, output);
+        StringAssert.Matches(output, new Regex(@"it answers: hello from 1, generation 1, request 5\d"), "the restored service kept its warm state (50 warm-up requests):\n" + output);
+        StringAssert.Matches(output, new Regex(@"it answers: hello from \d+, generation 0, request 1\n"), "the cold start is a fresh service:\n" + output);
+        StringAssert.Contains(output, "is 4,096 bytes, and was");
+    }
+
     /// <summary>Copies an image as an operator would (cp -a): private, owned by us.</summary>
     private static string CopyImage(string image, string copy)
     {
