@@ -218,14 +218,14 @@ public sealed partial class ContainerTests
         Assert.AreEqual(18, unlabelled.ExitCode, unlabelled.ToString());
         StringAssert.Contains(unlabelled.Stderr, "tier=db (the image has tier=web)");
 
-        // --or-start: the truncated image cannot be used, so the app starts cold, detached, saying why.
+        // --or-start: the changed image cannot be used, so the app starts cold, detached, saying why.
         string coldOutput = Path.Combine(app.Directory, "cold.log");
-        ToolResult cold = await ToolRun.RunAsync("restore", truncated, "--or-start", "--output", coldOutput, "--format", "json", "--", "dotnet", Paths.SampleApp);
+        ToolResult cold = await ToolRun.RunAsync("restore", changed, "--or-start", "--output", coldOutput, "--format", "json", "--", "dotnet", Paths.SampleApp);
         Assert.AreEqual(17, cold.ExitCode, cold.ToString());
         JsonNode started = JsonNode.Parse(cold.Stdout)!;
         Assert.AreEqual("cold-start", (string?)started["path"]);
         Assert.AreEqual(13, (int)started["reasonCode"]!);
-        StringAssert.Contains((string?)started["reason"], Path.GetFileName(pages));
+        StringAssert.Contains((string?)started["reason"], Path.GetFileName(core));
         int coldPid = (int)started["pid"]!;
         try
         {
