@@ -216,6 +216,11 @@ internal static class CheckpointCommand
 
         private ReturnCode Report(CheckpointReply accepted, CheckpointReportMessage report, ToolDumpResult? dump)
         {
+            if (dump is not { Succeeded: true })
+            {
+                WarnLabelsNotRecorded(accepted.Engine);
+            }
+
             IReadOnlyList<PhaseMessage> phases = dump is null ? report.Phases : [.. report.Phases, .. dump.Phases];
             ReturnCode code = report.Outcome switch
             {
@@ -295,6 +300,7 @@ internal static class CheckpointCommand
 
         private ReturnCode ReportPaused(CheckpointReply accepted)
         {
+            WarnLabelsNotRecorded(accepted.Engine);
             string directory = request.ImageDirectory ?? "<image dir>";
             if (format == OutputFormat.Json)
             {
@@ -307,6 +313,15 @@ internal static class CheckpointCommand
             Console.Out.WriteLine($"Process {Target.Display} is paused at its checkpoint (pause engine); its pid is in {Path.Combine(directory, PauseEngine.PidFileName)}.");
             Console.Out.WriteLine($"Resume it with: dotnet crac restore {directory}");
             return ReturnCode.Ok;
+        }
+
+        /// <summary>Labels go into a criu image's metadata, written by this tool's dump: with no dump they went nowhere, and the operator is told.</summary>
+        private void WarnLabelsNotRecorded(string engine)
+        {
+            if (labels.Count > 0)
+            {
+                Console.Error.WriteLine($"Note: the labels ({string.Join(", ", labels.Keys)}) were not recorded: no criu image was written ({engine} engine).");
+            }
         }
 
         private static void WriteActions(IReadOnlyList<CheckpointAction> actions)
