@@ -162,12 +162,17 @@ public sealed class CriuTests
         JsonNode metadata = JsonNode.Parse(File.ReadAllText(metadataPath))!;
         metadata["cpuFeatures"]!.AsArray().Add("Avx512F");
         File.WriteAllText(metadataPath, metadata.ToJsonString());
+        ToolResult changedMetadata = await ToolRun.RunAsync("restore", image);
+        // As an image taken on a CPU with AVX-512 would be, before manifests: the manifest would refuse the edit itself.
+        File.Delete(Path.Combine(image, "crac-manifest.json"));
         ToolResult missingCpu = await ToolRun.RunAsync("restore", image);
 
         Assert.AreEqual(13, groupWritable.ExitCode, groupWritable.ToString());
         StringAssert.Contains(groupWritable.Stderr, $"Refusing to restore {image}: {pages} is writable by group or others");
         Assert.AreEqual(13, foreignOwner.ExitCode, foreignOwner.ToString());
         StringAssert.Contains(foreignOwner.Stderr, "belongs to uid 65534, not to you (uid 0) or root, so another user could have written this image");
+        Assert.AreEqual(13, changedMetadata.ExitCode, changedMetadata.ToString());
+        StringAssert.Contains(changedMetadata.Stderr, "crac-image.json is ");
         if (!File.ReadAllText("/proc/cpuinfo").Contains(" avx512f"))
         {
             Assert.AreEqual(13, missingCpu.ExitCode, missingCpu.ToString());
