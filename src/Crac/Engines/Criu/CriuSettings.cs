@@ -35,7 +35,11 @@ internal sealed record CriuSettings
     /// <summary>--ghost-limit: the largest deleted-but-open file kept in the image.</summary>
     public long GhostLimit { get; init; } = ImageCapabilities.DefaultGhostLimit;
 
-    public int LogLevel { get; init; } = 4;
+    /// <summary>
+    /// CRIU's own default, 2 (errors and warnings): what a failure report reads. Level 4 makes a
+    /// restore measurably slower (it is on the path to the first response); set it to debug CRIU.
+    /// </summary>
+    public int LogLevel { get; init; } = 2;
 
     /// <summary>What these options let an image hold, for the fd checks.</summary>
     [JsonIgnore]

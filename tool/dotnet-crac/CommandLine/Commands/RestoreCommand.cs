@@ -118,10 +118,10 @@ internal static class RestoreCommand
                     "Install that runtime version again, or take a new checkpoint on the installed one.");
             }
 
-            CriuBinary criu;
+            string criu;
             try
             {
-                criu = CriuBinary.Locate(criuPath);
+                (criu, _) = CriuBinary.Find(criuPath);
             }
             catch (CriuUnavailableException exception)
             {
@@ -150,12 +150,12 @@ internal static class RestoreCommand
                 if (!foreground)
                 {
                     _stdio = RouteStdio(metadata);
-                    string output = CriuBinary.Run(criu.Path, criuArguments, TimeSpan.FromMinutes(5), out int exitCode, _stdio);
+                    string output = CriuBinary.Run(criu, criuArguments, TimeSpan.FromMinutes(5), out int exitCode, _stdio);
                     double criuMilliseconds = stopwatch.Elapsed.TotalMilliseconds;
                     ImageDirectory.MakeFilesPrivate(directory);
                     if (exitCode != 0)
                     {
-                        throw RestoreFailed(exitCode, output, metadata.Pid);
+                        throw RestoreFailed(criu, exitCode, output, metadata.Pid);
                     }
 
                     int pid = ReadPid(pidFile) ?? metadata.Pid;
@@ -225,10 +225,10 @@ internal static class RestoreCommand
         }
 
         private async Task<ReturnCode> RestoreInForegroundAsync(
-            CriuBinary criu, List<string> criuArguments, string pidFile, ImageMetadata metadata, Rendezvous? handOver, DateTimeOffset started, Stopwatch stopwatch,
+            string criu, List<string> criuArguments, string pidFile, ImageMetadata metadata, Rendezvous? handOver, DateTimeOffset started, Stopwatch stopwatch,
             CancellationToken cancellationToken)
         {
-            var start = new ProcessStartInfo(criu.Path) { UseShellExecute = false };
+            var start = new ProcessStartInfo(criu) { UseShellExecute = false };
             criuArguments.ForEach(start.ArgumentList.Add);
             using Process criuProcess = CriuBinary.StartPrivately(start);
             while (ReadPid(pidFile) is null && !criuProcess.HasExited)
@@ -239,7 +239,7 @@ internal static class RestoreCommand
             if (ReadPid(pidFile) is not { } pid)
             {
                 await criuProcess.WaitForExitAsync(CancellationToken.None).ConfigureAwait(false);
-                throw RestoreFailed(criuProcess.ExitCode, string.Empty, metadata.Pid);
+                throw RestoreFailed(criu, criuProcess.ExitCode, string.Empty, metadata.Pid);
             }
 
             double criuMilliseconds = stopwatch.Elapsed.TotalMilliseconds;
@@ -400,8 +400,13 @@ internal static class RestoreCommand
             }
         }
 
-        private ToolException RestoreFailed(int exitCode, string output, int pid)
+        private ToolException RestoreFailed(string criu, int exitCode, string output, int pid)
         {
+            if (CriuBinary.ExplainFailure(criu) is { } unusable)
+            {
+                return new ToolException(ReturnCode.CriuUnavailable, $"Cannot restore {directory}: {unusable}");
+            }
+
             string summary = CriuLog.Summarize("restore", exitCode, Path.Combine(directory, CriuCommandLine.RestoreLog), output);
             return summary.Contains("Can't fork for", StringComparison.Ordinal)
                 ? new ToolException(ReturnCode.PidConflict, $"Cannot restore {directory}: pid {pid} is taken. {summary}")
