@@ -88,6 +88,7 @@ internal sealed record CriuSettings
         OptionSwitch shellJob = ParseSwitch(options, "shell-job");
         OptionSwitch fileLocks = ParseSwitch(options, "file-locks");
         OptionSwitch tcpClose = ParseSwitch(options, "tcp-close");
+        _ = ParseSwitch(options, "compact-heap"); // checked with the others; the coordinator applies it
         string networkLock = options.GetString("network-lock").ToLowerInvariant();
 
         int ghostLimit = options.GetInt32("ghost-limit");
@@ -115,7 +116,7 @@ internal sealed record CriuSettings
         };
     }
 
-    private static OptionSwitch ParseSwitch(EngineOptionValues options, string name) => options.GetString(name).ToLowerInvariant() switch
+    internal static OptionSwitch ParseSwitch(EngineOptionValues options, string name) => options.GetString(name).ToLowerInvariant() switch
     {
         "auto" => OptionSwitch.Auto,
         "true" or "on" or "yes" or "1" => OptionSwitch.On,
