@@ -26,11 +26,15 @@ internal static class RendezvousLink
     /// <summary>Reports the parked state, then watches for the tool's wake-up until the checkpoint leaves it.</summary>
     public static void Park(Rendezvous rendezvous, OutcomeReply parked, Func<bool> stillParked, Action onResumed)
     {
+        WarmRestoreRead();
         rendezvous.Write(Rendezvous.Parked, parked, CracJsonContext.Default.OutcomeReply);
-        new Thread(() => Watch(rendezvous, stillParked, onResumed)) { IsBackground = true, Name = "crac-rendezvous" }.Start();
+        // A process CRIU restores reads its restore hand-over itself, the moment it finds itself
+        // restored (ReadRestoreContext): this thread, restored too, must not race it for the file.
+        bool wakeFromRestore = parked.State == CheckpointState.Paused;
+        new Thread(() => Watch(rendezvous, wakeFromRestore, stillParked, onResumed)) { IsBackground = true, Name = "crac-rendezvous" }.Start();
     }
 
-    private static void Watch(Rendezvous rendezvous, Func<bool> stillParked, Action onResumed)
+    private static void Watch(Rendezvous rendezvous, bool wakeFromRestore, Func<bool> stillParked, Action onResumed)
     {
         try
         {
@@ -38,7 +42,7 @@ internal static class RendezvousLink
             {
                 // A resume for a process kept running or whose dump failed; a restore for a paused one.
                 ResumeRequest? request = rendezvous.TryRead(Rendezvous.Resume, CracJsonContext.Default.ResumeRequest, consume: true)
-                    ?? rendezvous.TryRead(Rendezvous.Restore, CracJsonContext.Default.ResumeRequest, consume: true);
+                    ?? (wakeFromRestore ? rendezvous.TryRead(Rendezvous.Restore, CracJsonContext.Default.ResumeRequest, consume: true) : null);
                 if (request is not null)
                 {
                     if (RestoreGate.TrySignal(request.ToSignal()))
@@ -56,6 +60,23 @@ internal static class RendezvousLink
         {
             // A malformed file is ignored: the tool's own wait ends it, and the channel still works.
         }
+    }
+
+    /// <summary>
+    /// A restored process reads its hand-over first: reading one now, before the image is taken,
+    /// leaves that path compiled and initialised in the image (measured: tens of ms otherwise).
+    /// </summary>
+    private static void WarmRestoreRead()
+    {
+        var sample = new ResumeRequest
+        {
+            Kind = ResumeKind.Restored,
+            Environment = new Dictionary<string, string>(StringComparer.Ordinal) { ["DOTNET_CRAC"] = "warm" },
+            Arguments = ["warm"],
+            RestoreStartedAt = DateTimeOffset.UtcNow,
+        };
+        byte[] json = System.Text.Json.JsonSerializer.SerializeToUtf8Bytes(sample, CracJsonContext.Default.ResumeRequest);
+        _ = System.Text.Json.JsonSerializer.Deserialize(json, CracJsonContext.Default.ResumeRequest)?.ToSignal();
     }
 
     private static RestoreContext? ReadRestoreContext()

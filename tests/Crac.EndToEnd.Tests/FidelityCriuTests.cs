@@ -47,7 +47,7 @@ public sealed class FidelityCriuTests
         {
             StringAssert.Matches(restore.Stdout, new Regex(@"Random: +fixed: reseeded \d+ generator states"), restore.ToString());
             StringAssert.Contains(restore.Stdout, "seeded Random:        detected: 1 new Random(seed)");
-            StringAssert.Contains(restore.Stdout, "RandomNumberGenerator:fixed: OpenSSL's DRBG");
+            StringAssert.Contains(restore.Stdout, "RandomNumberGenerator: fixed: OpenSSL's DRBG");
             StringAssert.Contains(restore.Stdout, "string hashing:       per-image:");
         }
 

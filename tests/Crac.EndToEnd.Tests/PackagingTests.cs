@@ -19,7 +19,12 @@ public sealed class PackagingTests
         _scratch = Directory.CreateTempSubdirectory("crac-packaging-").FullName;
         _packages = Path.Combine(_scratch, "packages");
         Dotnet(Paths.RepositoryRoot, "pack", Path.Combine(Paths.RepositoryRoot, "agent", "Crac.Agent"), "-c", Paths.Configuration, "-o", _packages);
-        Dotnet(Paths.RepositoryRoot, "pack", Path.Combine(Paths.RepositoryRoot, "tool", "dotnet-crac"), "-c", Paths.Configuration, "-o", _packages);
+        // The tool as it is published: a pointer package, the native linux-x64 package (what
+        // `dotnet tool install` picks here) and the framework-dependent one for other platforms.
+        string tool = Path.Combine(Paths.RepositoryRoot, "tool", "dotnet-crac");
+        Dotnet(Paths.RepositoryRoot, "pack", tool, "-c", Paths.Configuration, "-o", _packages);
+        Dotnet(Paths.RepositoryRoot, "pack", tool, "-c", Paths.Configuration, "-r", "linux-x64", "-o", _packages);
+        Dotnet(Paths.RepositoryRoot, "pack", tool, "-c", Paths.Configuration, "-r", "any", "-o", _packages);
         Dotnet(Paths.RepositoryRoot, "pack", Path.Combine(Paths.RepositoryRoot, "src", "Crac.Hosting"), "-c", Paths.Configuration, "-o", _packages);
         Dotnet(Paths.RepositoryRoot, "pack", Path.Combine(Paths.RepositoryRoot, "src", "Crac.AspNetCore"), "-c", Paths.Configuration, "-o", _packages);
     }
@@ -33,6 +38,12 @@ public sealed class PackagingTests
         string tools = Path.Combine(_scratch, "tools");
         Dotnet(_scratch, "tool", "install", "dotnet-crac", "--tool-path", tools, "--add-source", _packages, "--version", "0.1.0");
         var environment = new Dictionary<string, string?> { ["PATH"] = $"{tools}:{Environment.GetEnvironmentVariable("PATH")}" };
+
+        // The native tool was installed, not the framework-dependent one.
+        string installed = Directory.GetFiles(Path.Combine(tools, ".store"), "dotnet-crac", SearchOption.AllDirectories).Single();
+        byte[] header = File.ReadAllBytes(installed)[..4];
+        CollectionAssert.AreEqual(new byte[] { 0x7f, (byte)'E', (byte)'L', (byte)'F' }, header, $"{installed} is a native executable");
+        Assert.IsFalse(File.Exists(Path.Combine(Path.GetDirectoryName(installed)!, "dotnet-crac.dll")), "no IL entry assembly beside the native tool");
 
         string help = Dotnet(_scratch, environment, "crac", "--help");
         StringAssert.Contains(help, "checkpoint");
@@ -188,9 +199,15 @@ public sealed class PackagingTests
         start.Environment["NUGET_PACKAGES"] = Path.Combine(_scratch, "nuget-cache");
         using Process process = Process.Start(start)!;
         Task<string> stderr = process.StandardError.ReadToEndAsync();
-        string stdout = process.StandardOutput.ReadToEnd();
-        process.WaitForExit();
-        Assert.AreEqual(0, process.ExitCode, $"dotnet {string.Join(' ', arguments)} failed:\n{stdout}\n{stderr.Result}");
-        return stdout;
+        Task<string> stdout = process.StandardOutput.ReadToEndAsync();
+        // A native pack compiles the whole tool (minutes on two cores): generous, but bounded.
+        if (!process.WaitForExit(TimeSpan.FromMinutes(10)))
+        {
+            process.Kill(entireProcessTree: true);
+            Assert.Fail($"dotnet {string.Join(' ', arguments)} did not finish within 10 minutes.");
+        }
+
+        Assert.AreEqual(0, process.ExitCode, $"dotnet {string.Join(' ', arguments)} failed:\n{stdout.Result}\n{stderr.Result}");
+        return stdout.Result;
     }
 }

@@ -84,6 +84,24 @@ public sealed class ConfigurationAndStatusTests
     }
 
     [TestMethod]
+    public void TheHeapIsCompactedByDefaultWhenTheProcessExitsWithTheDumpButNotWhenItKeepsRunning()
+    {
+        static bool Compacts(string? engineOptions, bool keepRunning)
+        {
+            ResolvedCheckpointOptions resolved = CheckpointSettings.Resolve(
+                new CheckpointOptions { Engine = "criu", ImageDirectory = "/tmp/x", EngineOptions = engineOptions, KeepRunning = keepRunning });
+            return resolved.Engine.CompactsHeap(resolved.EngineOptions, resolved.KeepRunning);
+        }
+
+        Assert.IsTrue(Compacts(null, keepRunning: false), "a smaller image for a process that exits");
+        Assert.IsFalse(Compacts(null, keepRunning: true), "no compacting pause in a kept-running process's freeze");
+        Assert.IsTrue(Compacts("compact-heap=true", keepRunning: true));
+        Assert.IsFalse(Compacts("compact-heap=false", keepRunning: false));
+        var error = Assert.ThrowsExactly<ArgumentException>(() => Compacts("compact-heap=sometimes", keepRunning: false));
+        Assert.AreEqual("Engine option 'compact-heap' of the criu engine expects auto, true or false, but got 'sometimes'.", error.Message);
+    }
+
+    [TestMethod]
     public void ADryRunAsksTheEngineWhatWouldFailTooAndRollsBack()
     {
         var recorder = new ConcurrentQueue<string>();

@@ -160,7 +160,7 @@ internal static class Coordinator
 
             if (!checkpointFailures.HasException && !options.DryRun)
             {
-                if (options.Engine.CompactsHeap(options.EngineOptions))
+                if (options.Engine.CompactsHeap(options.EngineOptions, options.KeepRunning))
                 {
                     await TimePhaseAsync(CheckpointPhase.CompactHeap, () =>
                     {

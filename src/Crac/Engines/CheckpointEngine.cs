@@ -20,7 +20,7 @@ internal abstract class CheckpointEngine
     public virtual bool SupportsKeepRunning => false;
 
     /// <summary>Whether the heap is compacted and trimmed before the image is taken, so it is small.</summary>
-    public virtual bool CompactsHeap(EngineOptionValues options) => false;
+    public virtual bool CompactsHeap(EngineOptionValues options, bool keepRunning) => false;
 
     /// <summary>Why this engine could not take a checkpoint now, beyond what its preflight finds; null when it could.</summary>
     public virtual string? NotReadyReason() => null;

@@ -97,7 +97,18 @@ internal static class FdClassifier
             return;
         }
 
-        _inheritedAtStart = FdScanner.Scan().Where(e => !e.CloseOnExec && previous.ContainsKey(e.Fd)).ToDictionary(e => e.Fd, e => e.Inode);
+        // Only the few inherited fds are looked at (not a full scan): this runs on the restore's critical path.
+        var refreshed = new Dictionary<int, ulong>(previous.Count);
+        foreach (int fd in previous.Keys)
+        {
+            int flags = Libc.fcntl(fd, Libc.F_GETFD);
+            if (flags >= 0 && (flags & Libc.FD_CLOEXEC) == 0 && Libc.TryGetInode(fd, out ulong inode))
+            {
+                refreshed[fd] = inode;
+            }
+        }
+
+        _inheritedAtStart = refreshed;
     }
 
     /// <summary>Whether a unix socket belongs to this process's diagnostics server (a session or the listener).</summary>

@@ -42,15 +42,8 @@ internal sealed record MachineSnapshot
     /// <summary>Whether the application configured the GC's hard limit itself (GCHeapHardLimit or its percent).</summary>
     public required bool HardLimitConfigured { get; init; }
 
-    public static MachineSnapshot Capture()
-    {
-        var environment = new Dictionary<string, string>(StringComparer.Ordinal);
-        foreach (DictionaryEntry variable in System.Environment.GetEnvironmentVariables())
-        {
-            environment[(string)variable.Key] = (string?)variable.Value ?? string.Empty;
-        }
-
-        return new MachineSnapshot
+    public static MachineSnapshot Capture() =>
+        new()
         {
             WallClock = DateTimeOffset.UtcNow,
             MonotonicTimestamp = Stopwatch.GetTimestamp(),
@@ -62,9 +55,19 @@ internal sealed record MachineSnapshot
             PhysicalMemory = Cgroups.PhysicalMemory(),
             AllowedCpus = Cgroups.AllowedCpus(),
             CpuQuota = Cgroups.CpuQuota(),
-            Environment = environment,
+            Environment = CaptureEnvironment(),
             HardLimitConfigured = RestoredMachine.ApplicationSetHardLimit(),
         };
+
+    public static Dictionary<string, string> CaptureEnvironment()
+    {
+        var environment = new Dictionary<string, string>(StringComparer.Ordinal);
+        foreach (DictionaryEntry variable in System.Environment.GetEnvironmentVariables())
+        {
+            environment[(string)variable.Key] = (string?)variable.Value ?? string.Empty;
+        }
+
+        return environment;
     }
 
     internal static string? ReadLocaleVariable()

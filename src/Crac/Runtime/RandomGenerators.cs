@@ -34,7 +34,9 @@ internal sealed class RandomGenerators : IResource
     {
         if (CheckpointScope.Current is { DryRun: false, Failing: false })
         {
-            // Attached before the image is taken, so the restore only walks the heap.
+            // Attached and checked before the image is taken (reflection is slow the first time),
+            // so the restore only walks the heap.
+            LayoutProblem();
             if (HeapWalk.EnsureAttached() is null && !_attachReported)
             {
                 _attachReported = true;

@@ -231,9 +231,10 @@ internal sealed class RestoredMachine : IResource
 
     private static IEnumerable<FidelityFinding> EnvironmentVariables(MachineSnapshot before)
     {
-        MachineSnapshot now = MachineSnapshot.Capture();
-        string[] changed = [.. now.Environment.Where(v => !before.Environment.TryGetValue(v.Key, out string? old) || old != v.Value).Select(v => v.Key).Order(StringComparer.Ordinal)];
-        string[] onlyBefore = [.. before.Environment.Keys.Where(k => !now.Environment.ContainsKey(k)).Order(StringComparer.Ordinal)];
+        // Only the environment: the rest of a snapshot (time zone, cgroups) was compared above.
+        Dictionary<string, string> now = MachineSnapshot.CaptureEnvironment();
+        string[] changed = [.. now.Where(v => !before.Environment.TryGetValue(v.Key, out string? old) || old != v.Value).Select(v => v.Key).Order(StringComparer.Ordinal)];
+        string[] onlyBefore = [.. before.Environment.Keys.Where(k => !now.ContainsKey(k)).Order(StringComparer.Ordinal)];
         yield return changed.Length == 0
             ? new FidelityFinding("environment", FidelityState.Unchanged, "the restorer's environment sets every variable as the checkpointed process had it")
             : new FidelityFinding("environment", FidelityState.Fixed,

@@ -19,7 +19,10 @@ internal sealed class AgentClient(TargetProcess target)
     /// <summary>How long a reply may take. Commands are answered inline, so a reply normally arrives in milliseconds.</summary>
     public static readonly TimeSpan DefaultReplyTimeout = TimeSpan.FromSeconds(5);
 
-    private static readonly TimeSpan StopGrace = TimeSpan.FromMilliseconds(30);
+    // The stop command is written as soon as its unix socket connects, which completes at once;
+    // the client then waits about 100 ms for the runtime's answer, which nobody needs. The grace
+    // covers a slow connect; a stop lost even so is closed by the agent's SessionReaper.
+    private static readonly TimeSpan StopGrace = TimeSpan.FromMilliseconds(5);
     private static readonly TimeSpan FirstAttemptTimeout = TimeSpan.FromSeconds(1);
 
     public TargetProcess Target { get; } = target;

@@ -16,7 +16,8 @@ internal static class FidelityText
         var text = new System.Text.StringBuilder("Restore fidelity (the last restore):\n");
         foreach (FidelityFinding finding in findings)
         {
-            text.Append($"  {finding.Area + ":",-22}{WireNames.Of(finding.State)}: {finding.Detail}\n");
+            // A column of 22, and at least one space after a longer area (RandomNumberGenerator).
+            text.Append("  ").Append((finding.Area + ": ").PadRight(22)).Append(WireNames.Of(finding.State)).Append(": ").Append(finding.Detail).Append('\n');
         }
 
         return text.ToString();

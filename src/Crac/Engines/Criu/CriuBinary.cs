@@ -50,6 +50,28 @@ internal sealed partial record CriuBinary(string Path, Version Version)
     /// <exception cref="CriuUnavailableException">No usable CRIU; the message says what to do.</exception>
     public static CriuBinary Locate(string? explicitPath)
     {
+        (string path, string source) = Find(explicitPath);
+        Version? version = ReadVersion(path, out string output);
+        if (version is null)
+        {
+            throw new CriuUnavailableException($"{path} (from {source}) is not a working CRIU: `criu --version` said: {output.Trim()}");
+        }
+
+        if (version < MinimumVersion)
+        {
+            throw new CriuUnavailableException(TooOldMessage(path, version));
+        }
+
+        return new CriuBinary(path, version);
+    }
+
+    /// <summary>
+    /// The CRIU to run, without running it: a restore is on the path to a service's first answer,
+    /// so it does not spend a `criu --version` on it (<see cref="ExplainFailure"/> does, when CRIU fails).
+    /// </summary>
+    /// <exception cref="CriuUnavailableException">None was found; the message says what to do.</exception>
+    public static (string Path, string Source) Find(string? explicitPath)
+    {
         foreach ((string source, string? path) in Candidates(explicitPath))
         {
             if (path is null)
@@ -62,23 +84,21 @@ internal sealed partial record CriuBinary(string Path, Version Version)
                 throw new CriuUnavailableException($"CRIU was set to {path} (by {source}), but there is no such file.");
             }
 
-            Version? version = ReadVersion(path, out string output);
-            if (version is null)
-            {
-                throw new CriuUnavailableException($"{path} (from {source}) is not a working CRIU: `criu --version` said: {output.Trim()}");
-            }
-
-            if (version < MinimumVersion)
-            {
-                throw new CriuUnavailableException(TooOldMessage(path, version));
-            }
-
-            return new CriuBinary(path, version);
+            return (path, source);
         }
 
         throw new CriuUnavailableException(
             "CRIU is not installed. dotnet-crac needs CRIU 4.2 or newer: run .ci/install-criu.sh from the dotnet-crac repository " +
             $"(a private install that changes nothing on the system), or install a criu >= 4.2 package, or point {PathVariable} at one.");
+    }
+
+    /// <summary>After CRIU failed: why, if it is not a CRIU that can work here (not CRIU at all, or too old); else null.</summary>
+    public static string? ExplainFailure(string path)
+    {
+        Version? version = ReadVersion(path, out string output);
+        return version is null ? $"{path} is not a working CRIU: `criu --version` said: {output.Trim()}"
+            : version < MinimumVersion ? TooOldMessage(path, version)
+            : null;
     }
 
     public static string TooOldMessage(string path, Version version) =>

@@ -22,8 +22,8 @@ internal static class CriuCommandLine
         new("skip-in-flight", EngineOptionKind.Boolean, "true", "drop connections still waiting in a listener's backlog (never accepted by the application) instead of failing"),
         new("ghost-limit", EngineOptionKind.Integer, "1048576", "the largest deleted-but-open file (bytes) kept in the image"),
         new("network-lock", EngineOptionKind.Text, "auto", "how CRIU locks the network during a TCP dump: iptables, nftables, skip, or auto (skip when iptables is absent)"),
-        new("log-level", EngineOptionKind.Integer, "4", "CRIU's log level in dump.log and restore.log (0-4)"),
-        new("compact-heap", EngineOptionKind.Boolean, "true", "compact the managed heap and trim native memory before the dump, so the image is small"),
+        new("log-level", EngineOptionKind.Integer, "2", "CRIU's log level in dump.log and restore.log (0-4; 4 to debug CRIU, at a cost in restore time)"),
+        new("compact-heap", EngineOptionKind.Text, "auto", "compact the managed heap and trim native memory before the dump, so the image is small; auto: when the process exits with the dump, not with --keep-running (the pause would add to its freeze)"),
     ];
 
     /// <summary>The dump of process <paramref name="pid"/> (as the dumping side sees it) as its instructions say.</summary>

@@ -26,7 +26,17 @@ internal sealed class CriuEngine : CheckpointEngine
 
     public override bool SupportsKeepRunning => true;
 
-    public override bool CompactsHeap(EngineOptionValues options) => options.GetBoolean("compact-heap");
+    /// <summary>
+    /// By default (auto) the heap is compacted when the process becomes an image and exits, not
+    /// when it keeps running: there the compacting GC's pause adds to the freeze the application
+    /// sees, for an image it does not need to be small at once.
+    /// </summary>
+    public override bool CompactsHeap(EngineOptionValues options, bool keepRunning) => CriuSettings.ParseSwitch(options, "compact-heap") switch
+    {
+        OptionSwitch.On => true,
+        OptionSwitch.Off => false,
+        OptionSwitch.Auto => !keepRunning,
+    };
 
     public override EnginePlan Preflight(ResolvedCheckpointOptions options)
     {
@@ -87,10 +97,13 @@ internal sealed class CriuEngine : CheckpointEngine
         var waited = System.Diagnostics.Stopwatch.StartNew();
         while (!wake.IsCompleted)
         {
-            if (detector.Restored)
+            // Restored: the restorer's hand-over is there, or (a plain `criu restore`) CRIU gave the
+            // process a new time namespace. The hand-over is looked for first: a later restore's
+            // namespace can reuse the inode number the detector remembers.
+            RestoreContext? handOver = RestoreGate.RestoreContextReader?.Invoke();
+            if (handOver is not null || detector.Restored)
             {
-                // Restored by a CRIU that did not wake us (a plain `criu restore`): carry on as restored.
-                return await RestoredAsync(wake, directory).ConfigureAwait(false);
+                return await RestoredAsync(wake, directory, handOver).ConfigureAwait(false);
             }
 
             if (waited.Elapsed > limit)
@@ -110,9 +123,9 @@ internal sealed class CriuEngine : CheckpointEngine
     /// In a restored process: the restorer's hand-over is read at once if it left one; otherwise
     /// the restorer may still wake it over the channel, for a moment.
     /// </summary>
-    private static async Task<EngineResult> RestoredAsync(Task<RestoreSignal> wake, string directory)
+    private static async Task<EngineResult> RestoredAsync(Task<RestoreSignal> wake, string directory, RestoreContext? handOver = null)
     {
-        RestoreContext? context = RestoreGate.RestoreContextReader?.Invoke();
+        RestoreContext? context = handOver ?? RestoreGate.RestoreContextReader?.Invoke();
         if (context is null)
         {
             await Task.WhenAny(wake, Task.Delay(RestoreWakeTimeout)).ConfigureAwait(false);
@@ -160,9 +173,10 @@ internal sealed class CriuEngine : CheckpointEngine
         var waited = System.Diagnostics.Stopwatch.StartNew();
         while (!wake.IsCompleted)
         {
-            if (detector.Restored)
+            RestoreContext? handOver = RestoreGate.RestoreContextReader?.Invoke();
+            if (handOver is not null || detector.Restored)
             {
-                return await RestoredAsync(wake, directory).ConfigureAwait(false);
+                return await RestoredAsync(wake, directory, handOver).ConfigureAwait(false);
             }
 
             if (CriuDump.SelfDumpExitCode(directory) is { } exitCode)

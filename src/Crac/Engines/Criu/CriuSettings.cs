@@ -35,7 +35,11 @@ internal sealed record CriuSettings
     /// <summary>--ghost-limit: the largest deleted-but-open file kept in the image.</summary>
     public long GhostLimit { get; init; } = ImageCapabilities.DefaultGhostLimit;
 
-    public int LogLevel { get; init; } = 4;
+    /// <summary>
+    /// CRIU's own default, 2 (errors and warnings): what a failure report reads. Level 4 makes a
+    /// restore measurably slower (it is on the path to the first response); set it to debug CRIU.
+    /// </summary>
+    public int LogLevel { get; init; } = 2;
 
     /// <summary>What these options let an image hold, for the fd checks.</summary>
     [JsonIgnore]
@@ -84,6 +88,7 @@ internal sealed record CriuSettings
         OptionSwitch shellJob = ParseSwitch(options, "shell-job");
         OptionSwitch fileLocks = ParseSwitch(options, "file-locks");
         OptionSwitch tcpClose = ParseSwitch(options, "tcp-close");
+        _ = ParseSwitch(options, "compact-heap"); // checked with the others; the coordinator applies it
         string networkLock = options.GetString("network-lock").ToLowerInvariant();
 
         int ghostLimit = options.GetInt32("ghost-limit");
@@ -111,7 +116,7 @@ internal sealed record CriuSettings
         };
     }
 
-    private static OptionSwitch ParseSwitch(EngineOptionValues options, string name) => options.GetString(name).ToLowerInvariant() switch
+    internal static OptionSwitch ParseSwitch(EngineOptionValues options, string name) => options.GetString(name).ToLowerInvariant() switch
     {
         "auto" => OptionSwitch.Auto,
         "true" or "on" or "yes" or "1" => OptionSwitch.On,

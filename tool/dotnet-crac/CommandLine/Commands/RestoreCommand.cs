@@ -188,10 +188,10 @@ internal static class RestoreCommand
                     "Install that runtime version again, or take a new checkpoint on the installed one.");
             }
 
-            CriuBinary criu;
+            string criu;
             try
             {
-                criu = CriuBinary.Locate(criuPath);
+                (criu, _) = CriuBinary.Find(criuPath);
             }
             catch (CriuUnavailableException exception)
             {
@@ -233,12 +233,12 @@ internal static class RestoreCommand
                     _stdio = Supervise ? null : RouteStdio(metadata);
                     string output = Supervise
                         ? RunCriuAsSupervisor(criu, criuArguments, out int exitCode)
-                        : CriuBinary.Run(criu.Path, criuArguments, RestoreTimeout, out exitCode, _stdio, Path.Combine(directory, CriuCommandLine.RestoreLog));
+                        : CriuBinary.Run(criu, criuArguments, RestoreTimeout, out exitCode, _stdio, Path.Combine(directory, CriuCommandLine.RestoreLog));
                     double criuMilliseconds = stopwatch.Elapsed.TotalMilliseconds;
                     ImageDirectory.MakeFilesPrivate(directory);
                     if (exitCode != 0)
                     {
-                        throw RestoreFailed(exitCode, output, metadata.Pid);
+                        throw RestoreFailed(criu, exitCode, output, metadata.Pid);
                     }
 
                     _restored = true;
@@ -313,10 +313,10 @@ internal static class RestoreCommand
         }
 
         private async Task<ReturnCode> RestoreInForegroundAsync(
-            CriuBinary criu, List<string> criuArguments, string pidFile, ImageMetadata metadata, Rendezvous? handOver, DateTimeOffset started, Stopwatch stopwatch,
+            string criu, List<string> criuArguments, string pidFile, ImageMetadata metadata, Rendezvous? handOver, DateTimeOffset started, Stopwatch stopwatch,
             CancellationToken cancellationToken)
         {
-            var start = new ProcessStartInfo(criu.Path) { UseShellExecute = false };
+            var start = new ProcessStartInfo(criu) { UseShellExecute = false };
             criuArguments.ForEach(start.ArgumentList.Add);
             using Process criuProcess = CriuBinary.StartPrivately(start);
             string log = Path.Combine(directory, CriuCommandLine.RestoreLog);
@@ -326,7 +326,7 @@ internal static class RestoreCommand
                 {
                     criuProcess.Kill(entireProcessTree: true);
                     await criuProcess.WaitForExitAsync(CancellationToken.None).ConfigureAwait(false);
-                    throw RestoreFailed(-1, stopwatch.Elapsed > RestoreTimeout
+                    throw RestoreFailed(criu, -1, stopwatch.Elapsed > RestoreTimeout
                         ? $"CRIU did not restore the process within {RestoreTimeout.TotalSeconds:0} s and was stopped."
                         : $"CRIU was stopped: its log {log} passed {CriuBinary.LogLimit >> 20} MiB (CRIU loops on a damaged image this way).", metadata.Pid);
                 }
@@ -337,7 +337,7 @@ internal static class RestoreCommand
             if (ReadPid(pidFile) is not { } pid)
             {
                 await criuProcess.WaitForExitAsync(CancellationToken.None).ConfigureAwait(false);
-                throw RestoreFailed(criuProcess.ExitCode, string.Empty, metadata.Pid);
+                throw RestoreFailed(criu, criuProcess.ExitCode, string.Empty, metadata.Pid);
             }
 
             _restored = true;
@@ -360,14 +360,14 @@ internal static class RestoreCommand
         /// to this process as its child subreaper. CRIU itself would only wait for it, and exit 0
         /// whatever its code. CRIU runs with our stdio, which the restored process's takes over.
         /// </summary>
-        private string RunCriuAsSupervisor(CriuBinary criu, List<string> criuArguments, out int exitCode)
+        private string RunCriuAsSupervisor(string criu, List<string> criuArguments, out int exitCode)
         {
             if (Libc.prctl(Libc.PR_SET_CHILD_SUBREAPER, 1, 0, 0, 0) != 0)
             {
                 throw new ToolException(ReturnCode.UnknownError, $"Cannot supervise the restored process: prctl(PR_SET_CHILD_SUBREAPER) failed: {Libc.LastErrorMessage()}");
             }
 
-            var start = new ProcessStartInfo(criu.Path) { UseShellExecute = false };
+            var start = new ProcessStartInfo(criu) { UseShellExecute = false };
             criuArguments.ForEach(start.ArgumentList.Add);
             using Process criuProcess = CriuBinary.StartPrivately(start);
             if (CriuBinary.WaitBounded(criuProcess, RestoreTimeout, Path.Combine(directory, CriuCommandLine.RestoreLog)) is { } stopped)
@@ -561,8 +561,13 @@ internal static class RestoreCommand
             }
         }
 
-        private ToolException RestoreFailed(int exitCode, string output, int pid)
+        private ToolException RestoreFailed(string criu, int exitCode, string output, int pid)
         {
+            if (CriuBinary.ExplainFailure(criu) is { } unusable)
+            {
+                return new ToolException(ReturnCode.CriuUnavailable, $"Cannot restore {directory}: {unusable}");
+            }
+
             string summary = CriuLog.Summarize("restore", exitCode, Path.Combine(directory, CriuCommandLine.RestoreLog), output);
             return summary.Contains("Can't fork for", StringComparison.Ordinal)
                 ? new ToolException(ReturnCode.PidConflict, $"Cannot restore {directory}: pid {pid} is taken. {summary}")
