@@ -159,17 +159,7 @@ internal static class Procfs
     }
 
     /// <summary>This process's time namespace (/proc/self/ns/time); CRIU restores into a new one.</summary>
-    public static string? ReadTimeNamespace()
-    {
-        try
-        {
-            return new FileInfo("/proc/self/ns/time").LinkTarget;
-        }
-        catch (IOException)
-        {
-            return null;
-        }
-    }
+    public static string? ReadTimeNamespace() => ReadLink("/proc/self/ns/time");
 
     /// <summary>This process's cgroup v2 directory under /sys/fs/cgroup, or null on cgroup v1.</summary>
     public static string? ReadCgroupDirectory()
