@@ -1,0 +1,64 @@
+using System.Diagnostics;
+
+namespace Crac.Benchmarks;
+
+/// <summary>Raw CRIU, run as the baselines run it: the same binary the tool uses, no coordination around it.</summary>
+internal static class Criu
+{
+    /// <summary>CRAC_CRIU_PATH (as the tool reads it), else the checkout's private install (.ci/install-criu.sh).</summary>
+    public static string Path { get; } = Environment.GetEnvironmentVariable("CRAC_CRIU_PATH") is { Length: > 0 } path
+        ? path
+        : System.IO.Path.Combine(Apps.Root, ".tools", "criu", "criu");
+
+    /// <summary>Runs CRIU to its end; throws with its log's tail if it fails.</summary>
+    public static void Run(params string[] arguments)
+    {
+        (int exitCode, string output) = Capture(arguments);
+        if (exitCode != 0)
+        {
+            throw new InvalidOperationException($"criu {string.Join(' ', arguments)} failed with {exitCode}: {output}");
+        }
+    }
+
+    public static string Version() => Capture("--version").Output.Split('\n')[0].Replace("Version: ", "", StringComparison.Ordinal).Trim();
+
+    /// <summary>Whether `criu check --feature <paramref name="feature"/>` passes, and what CRIU said.</summary>
+    public static (bool Supported, string Message) Check(string feature)
+    {
+        (int exitCode, string output) = Capture("check", "--feature", feature);
+        string message = string.Join(' ', output.Split('\n', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries)
+            .Where(line => !line.Contains("RLIMIT_NOFILE", StringComparison.Ordinal)));
+        return (exitCode == 0 && !message.Contains("OFF", StringComparison.Ordinal), message);
+    }
+
+    /// <summary>
+    /// Starts CRIU's lazy-pages daemon on a local image and waits for its socket, so that a
+    /// `criu restore --lazy-pages` of that image can connect; it serves the pages on demand and
+    /// in the background, and exits once every page is in.
+    /// </summary>
+    public static Process StartLazyPages(string image)
+    {
+        string socket = System.IO.Path.Combine(image, "lazy-pages.socket");
+        File.Delete(socket);
+        var start = new ProcessStartInfo(Path) { UseShellExecute = false, RedirectStandardError = true };
+        foreach (string argument in (string[])["lazy-pages", "-D", image, "-o", "lazy-pages.log"])
+        {
+            start.ArgumentList.Add(argument);
+        }
+
+        Process daemon = Process.Start(start)!;
+        Apps.WaitFor(() => File.Exists(socket) || daemon.HasExited, "CRIU's lazy-pages socket");
+        return daemon.HasExited ? throw new InvalidOperationException($"criu lazy-pages exited with {daemon.ExitCode}: {daemon.StandardError.ReadToEnd()}") : daemon;
+    }
+
+    private static (int ExitCode, string Output) Capture(params string[] arguments)
+    {
+        var start = new ProcessStartInfo(Path) { UseShellExecute = false, RedirectStandardOutput = true, RedirectStandardError = true };
+        arguments.ToList().ForEach(start.ArgumentList.Add);
+        using Process process = Process.Start(start)!;
+        Task<string> error = process.StandardError.ReadToEndAsync();
+        string output = process.StandardOutput.ReadToEnd();
+        process.WaitForExit();
+        return (process.ExitCode, output + error.Result);
+    }
+}
