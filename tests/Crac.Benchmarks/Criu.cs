@@ -16,8 +16,17 @@ internal static class Criu
         (int exitCode, string output) = Capture(arguments);
         if (exitCode != 0)
         {
-            throw new InvalidOperationException($"criu {string.Join(' ', arguments)} failed with {exitCode}: {output}");
+            throw new InvalidOperationException($"criu {string.Join(' ', arguments)} failed with {exitCode}: {output}{LogErrors(arguments)}");
         }
+    }
+
+    /// <summary>The error lines of the log a failed run wrote (-o, in the -D directory): CRIU says why there, not on stderr.</summary>
+    private static string LogErrors(string[] arguments)
+    {
+        int directory = Array.IndexOf(arguments, "-D");
+        int log = Array.IndexOf(arguments, "-o");
+        string path = directory >= 0 && log >= 0 ? System.IO.Path.Combine(arguments[directory + 1], arguments[log + 1]) : "";
+        return File.Exists(path) ? "\n" + string.Join('\n', File.ReadLines(path).Where(line => line.Contains("Error", StringComparison.Ordinal)).TakeLast(10)) : "";
     }
 
     public static string Version() => Capture("--version").Output.Split('\n')[0].Replace("Version: ", "", StringComparison.Ordinal).Trim();

@@ -182,10 +182,21 @@ internal static class HeapBenchmarks
         return elapsed;
     }
 
+    /// <summary>Whether a TCP connection to or from the local <paramref name="port"/> still exists (any state but LISTEN and TIME_WAIT, which no process holds).</summary>
+    private static bool HasConnections(int port)
+    {
+        string local = $":{port:X4} ";
+        return ((string[])["/proc/net/tcp", "/proc/net/tcp6"]).SelectMany(File.ReadLines).Skip(1)
+            .Select(line => line.Split(' ', StringSplitOptions.RemoveEmptyEntries))
+            .Any(fields => fields.Length > 3 && (fields[1] + " ").EndsWith(local, StringComparison.Ordinal) && fields[3] is not "0A" and not "06");
+    }
+
     /// <summary>Resets the app's longest tick gap, runs the checkpoint, and returns the longest gap seen meanwhile.</summary>
     private static double LongestStall(int port, string image, Action checkpoint)
     {
         _ = CriuBenchmarks.Get(port, "/stall");
+        // CRIU refuses a connected TCP socket: let the app close the request's connection first.
+        Apps.WaitFor(() => !HasConnections(port), $"the connections to port {port} to close");
         checkpoint();
         double stall = double.Parse(CriuBenchmarks.Get(port, "/stall"), CultureInfo.InvariantCulture);
         if (Directory.Exists(image))

@@ -28,19 +28,19 @@ if (garbageMegabytes > 0)
     GC.EndNoGCRegion();
 }
 
+// The ticker and /stall share the last tick under a lock, so a gap still open when /stall is read
+// (the ticker not yet run since the app was thawed) is counted, and not carried into the next read.
+var gate = new object();
+long lastTick = Stopwatch.GetTimestamp();
 double longestGap = 0;
 var ticker = new Thread(() =>
 {
-    long last = Stopwatch.GetTimestamp();
     while (true)
     {
         Thread.Sleep(1);
-        long now = Stopwatch.GetTimestamp();
-        double gap = Stopwatch.GetElapsedTime(last, now).TotalMilliseconds;
-        last = now;
-        if (gap > Volatile.Read(ref longestGap))
+        lock (gate)
         {
-            Volatile.Write(ref longestGap, gap);
+            longestGap = Math.Max(longestGap, CloseGap());
         }
     }
 }) { IsBackground = true, Name = "stall ticker" };
@@ -50,9 +50,26 @@ var builder = WebApplication.CreateBuilder(args);
 builder.Logging.ClearProviders();
 var app = builder.Build();
 app.MapGet("/", () => $"hello from {Environment.ProcessId}, holding {live.Count * (long)ChunkBytes / 1048576} MB\n");
-app.MapGet("/stall", () => Interlocked.Exchange(ref longestGap, 0).ToString("0.000", CultureInfo.InvariantCulture));
+app.MapGet("/stall", () =>
+{
+    lock (gate)
+    {
+        double longest = Math.Max(longestGap, CloseGap());
+        longestGap = 0;
+        return longest.ToString("0.000", CultureInfo.InvariantCulture);
+    }
+});
 app.MapGet("/heap", () => $"{GC.GetGCMemoryInfo().HeapSizeBytes / 1048576} MB heap, {GCSettings.IsServerGC}\n");
 app.Run();
+
+// The time since the last tick (or read), in ms; the next gap starts now. Called under the lock.
+double CloseGap()
+{
+    long now = Stopwatch.GetTimestamp();
+    double gap = Stopwatch.GetElapsedTime(lastTick, now).TotalMilliseconds;
+    lastTick = now;
+    return gap;
+}
 
 static List<byte[]> Fill(int megabytes)
 {
