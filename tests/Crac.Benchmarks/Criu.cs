@@ -29,6 +29,27 @@ internal static class Criu
         return File.Exists(path) ? "\n" + string.Join('\n', File.ReadLines(path).Where(line => line.Contains("Error", StringComparison.Ordinal)).TakeLast(10)) : "";
     }
 
+    /// <summary>`criu dump` of a process as the baselines take it: no coordination, only --shell-job (and <paramref name="extra"/>).</summary>
+    public static void Dump(int pid, string image, params string[] extra) =>
+        Run(["dump", "-t", pid.ToString(System.Globalization.CultureInfo.InvariantCulture), "-D", image, "-o", "dump.log", "--shell-job", .. extra]);
+
+    /// <summary>`criu restore` of a raw image, detached, as the baselines restore.</summary>
+    public static void Restore(string image, params string[] extra) =>
+        Run(["restore", "-D", image, "-o", "restore.log", "--shell-job", "--restore-detached", .. extra]);
+
+    /// <summary>
+    /// Waits until no diagnostics client is connected to the process (CRIU refuses one: "External
+    /// socket is used"): a session the tool just stopped takes the runtime ~100 ms to close, and
+    /// another tool on this shared machine may be talking to every .NET process. Untimed.
+    /// </summary>
+    public static void WaitUntilDumpable(int pid)
+    {
+        if (!Crac.Interop.DiagnosticsSocket.WaitForSessionsToClose(pid, TimeSpan.FromSeconds(10)))
+        {
+            throw new TimeoutException($"A diagnostics session to process {pid} stayed open for 10 s.");
+        }
+    }
+
     public static string Version() => Capture("--version").Output.Split('\n')[0].Replace("Version: ", "", StringComparison.Ordinal).Trim();
 
     /// <summary>Whether `criu check --feature <paramref name="feature"/>` passes, and what CRIU said.</summary>

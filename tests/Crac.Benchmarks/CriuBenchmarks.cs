@@ -34,11 +34,12 @@ internal static class CriuBenchmarks
                 (int rawPid, int rawPort, double rawCold) = StartWeb(Apps.WebApp, [], policies, Path.Combine(scratch, $"web-{run}.log"));
                 string rawImage = Directory.CreateDirectory(Path.Combine(scratch, $"raw-{run}")).FullName;
                 sizes[0].Item2.Add(Apps.RssKilobytes(rawPid) / 1024.0);
-                dump[0].Item2.Add(Harness.Time(() => Criu.Run("dump", "-t", $"{rawPid}", "-D", rawImage, "-o", "dump.log", "--shell-job")));
+                Criu.WaitUntilDumpable(rawPid);
+                dump[0].Item2.Add(Harness.Time(() => Criu.Dump(rawPid, rawImage)));
                 WaitGone(rawPid);
                 sizes[1].Item2.Add(Apps.DirectoryBytes(rawImage) / 1048576.0);
                 restore[0].Item2.Add(rawCold);
-                restore[1].Item2.Add(TimeToFirstResponse(rawPort, () => restoreEnd[0].Item2.Add(Harness.Time(() => RawRestore(rawImage)))));
+                restore[1].Item2.Add(TimeToFirstResponse(rawPort, () => restoreEnd[0].Item2.Add(Harness.Time(() => Criu.Restore(rawImage)))));
                 Apps.Kill(rawPid);
 
                 (int pid, int port, _) = StartWeb(Apps.WebApp, [], policies, Path.Combine(scratch, $"web-{run}-crac.log"));
@@ -94,10 +95,6 @@ internal static class CriuBenchmarks
         Thread.Sleep(300);
         return (process!.Id, port, cold);
     }
-
-    /// <summary>`criu restore` of a raw image, detached, as the baselines restore.</summary>
-    public static void RawRestore(string image, params string[] extra) =>
-        Criu.Run(["restore", "-D", image, "-o", "restore.log", "--shell-job", "--restore-detached", .. extra]);
 
     /// <summary>`dotnet crac restore`: the time to the app's first 200, and to the tool's exit.</summary>
     public static (double FirstResponse, double ToolEnd) ToolRestore(string image, int port, string log)

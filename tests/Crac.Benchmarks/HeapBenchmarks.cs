@@ -40,7 +40,8 @@ internal static class HeapBenchmarks
             (int rawPid, _, _) = StartHeapApp(["--garbage-mb", "200"], policies);
             rss.Add(Apps.RssKilobytes(rawPid) / 1024.0);
             string rawImage = Directory.CreateDirectory(Path.Combine(scratch, "garbage-raw")).FullName;
-            Criu.Run("dump", "-t", $"{rawPid}", "-D", rawImage, "-o", "dump.log", "--shell-job");
+            Criu.WaitUntilDumpable(rawPid);
+            Criu.Dump(rawPid, rawImage);
             CriuBenchmarks.WaitGone(rawPid);
             raw.Add(Apps.DirectoryBytes(rawImage) / 1048576.0);
             Directory.Delete(rawImage, recursive: true);
@@ -72,7 +73,8 @@ internal static class HeapBenchmarks
         {
             (int rawPid, int rawPort, _) = StartHeapApp(["--live-mb", $"{megabytes}"], policies);
             string rawImage = Directory.CreateDirectory(Path.Combine(scratch, $"live-{megabytes}-raw")).FullName;
-            Criu.Run("dump", "-t", $"{rawPid}", "-D", rawImage, "-o", "dump.log", "--shell-job");
+            Criu.WaitUntilDumpable(rawPid);
+            Criu.Dump(rawPid, rawImage);
             CriuBenchmarks.WaitGone(rawPid);
 
             (int pid, int port, _) = StartHeapApp(["--live-mb", $"{megabytes}"], policies);
@@ -82,7 +84,7 @@ internal static class HeapBenchmarks
 
             IReadOnlyList<Samples> restores = Harness.Alternate(
                 RestoreRuns,
-                ("raw criu restore", () => Restored(rawPid, () => CriuBenchmarks.TimeToFirstResponse(rawPort, () => CriuBenchmarks.RawRestore(rawImage)))),
+                ("raw criu restore", () => Restored(rawPid, () => CriuBenchmarks.TimeToFirstResponse(rawPort, () => Criu.Restore(rawImage)))),
                 ("raw criu restore --lazy-pages", () => Restored(rawPid, () => LazyRestoreToFirstResponse(rawImage, rawPort, rawPid))),
                 ("dotnet crac restore", () => Restored(pid, () => CriuBenchmarks.ToolRestore(image, port, Path.Combine(scratch, "restore.log")).FirstResponse)));
             tool[megabytes] = restores[2] with { Name = $"dotnet crac restore, {megabytes} MB heap" };
@@ -114,7 +116,10 @@ internal static class HeapBenchmarks
             IReadOnlyList<Samples> stalls = Harness.Alternate(
                 FreezeRuns,
                 ("raw criu dump --leave-running", () => LongestStall(port, image, () =>
-                    Criu.Run("dump", "-t", $"{pid}", "-D", Directory.CreateDirectory(image).FullName, "-o", "dump.log", "--shell-job", "--leave-running"))),
+                {
+                    Criu.WaitUntilDumpable(pid);
+                    Criu.Dump(pid, Directory.CreateDirectory(image).FullName, "--leave-running");
+                })),
                 ("dotnet crac checkpoint --keep-running", () => LongestStall(port, image, () =>
                     Apps.TimeRun(Apps.Tool, ["checkpoint", $"{pid}", "--engine", "criu", "--image-dir", image, "--keep-running"]))),
                 ("dotnet crac checkpoint --keep-running, compact-heap=false", () => LongestStall(port, image, () =>
@@ -130,8 +135,9 @@ internal static class HeapBenchmarks
                 {
                     string previous = Directory.CreateDirectory(Path.Combine(image, "pre")).FullName;
                     string final = Directory.CreateDirectory(Path.Combine(image, "final")).FullName;
+                    Criu.WaitUntilDumpable(pid);
                     Criu.Run("pre-dump", "-t", $"{pid}", "-D", previous, "-o", "pre-dump.log", "--shell-job", "--track-mem");
-                    Criu.Run("dump", "-t", $"{pid}", "-D", final, "-o", "dump.log", "--shell-job", "--track-mem", "--prev-images-dir", "../pre", "--leave-running");
+                    Criu.Dump(pid, final, "--track-mem", "--prev-images-dir", "../pre", "--leave-running");
                 })));
                 Harness.TargetAbsolute(10, "keep-running with iterative pre-dumps (raw CRIU; the tool has none): longest stall, 200 MB heap", preDumped[0], 50);
                 report += Harness.Table("The same, with one raw CRIU pre-dump before the final dump (--track-mem)", preDumped);
@@ -170,7 +176,7 @@ internal static class HeapBenchmarks
         double elapsed = CriuBenchmarks.TimeToFirstResponse(port, () =>
         {
             daemon = Criu.StartLazyPages(image);
-            CriuBenchmarks.RawRestore(image, "--lazy-pages");
+            Criu.Restore(image, "--lazy-pages");
         });
         // The daemon exits once it has sent every page; wait for that, so the next restore starts clean.
         if (!daemon!.WaitForExit(30_000))
