@@ -10,27 +10,61 @@ internal static class Apps
     public static string Root { get; } = FindRoot();
 
     /// <summary>
-    /// The tool as its package ships it on linux-x64, precompiled (ReadyToRun): published once per
-    /// benchmark run, since every command is a cold start of the tool.
+    /// The tool as its package ships it on linux-x64: a native (NativeAOT) executable, with the
+    /// ReadyToRun agent side beside it. Published once per benchmark run (incrementally), since
+    /// every command is a cold start of the tool, and run directly, not through `dotnet`.
     /// </summary>
-    public static string Tool => PublishedTool.Value;
+    public static string Tool => NativeTool.Value;
 
-    private static readonly Lazy<string> PublishedTool = new(() => Publish(Path.Combine("tool", "dotnet-crac"), "dotnet-crac"));
+    /// <summary>The status benchmark's baseline built as the tool is: one diagnostics call, NativeAOT.</summary>
+    public static string BareClientNative => NativeBareClient.Value;
+
+    /// <summary>The same bare client on the JIT, framework-dependent, run with `dotnet`.</summary>
+    public static string BareClientJit => Output("BareDiagnosticsClient", "BareDiagnosticsClient.dll");
+
+    private static readonly Lazy<string> NativeTool = new(() => PublishNative(Path.Combine("tool", "dotnet-crac"), "dotnet-crac", "src", "agent"));
+
+    private static readonly Lazy<string> NativeBareClient = new(() => PublishNative(Path.Combine("tests", "apps", "BareDiagnosticsClient"), "BareDiagnosticsClient"));
 
     /// <summary>Publishes a project ReadyToRun for linux-x64 into a scratch folder and returns its entry assembly.</summary>
-    public static string Publish(string project, string assemblyName)
+    public static string Publish(string project, string assemblyName) =>
+        Path.Combine(PublishTo(project, assemblyName, "--self-contained", "false", "-p:PublishReadyToRun=true"), assemblyName + ".dll");
+
+    /// <summary>
+    /// Publishes a project NativeAOT for linux-x64 into a scratch folder and returns its executable.
+    /// The native compiler takes minutes on a busy 2-core machine and runs again even when nothing
+    /// changed, so an executable newer than every file of the project (and of the folders it
+    /// compiles in, <paramref name="dependencies"/>) is used as it is.
+    /// </summary>
+    public static string PublishNative(string project, string executableName, params string[] dependencies)
     {
-        string output = Path.Combine(Path.GetTempPath(), "crac-bench-publish", assemblyName);
+        string folder = executableName + "-native";
+        var executable = new FileInfo(Path.Combine(Path.GetTempPath(), "crac-bench-publish", folder, executableName));
+        DateTime newestSource = ((string[])[project, .. dependencies])
+            .SelectMany(directory => Directory.EnumerateFiles(Path.Combine(Root, directory), "*", SearchOption.AllDirectories))
+            .Concat(Directory.EnumerateFiles(Root, "Directory.*.props"))
+            .Where(file => !file.Contains($"{Path.DirectorySeparatorChar}bin{Path.DirectorySeparatorChar}", StringComparison.Ordinal)
+                        && !file.Contains($"{Path.DirectorySeparatorChar}obj{Path.DirectorySeparatorChar}", StringComparison.Ordinal))
+            .Max(File.GetLastWriteTimeUtc);
+        return executable.Exists && executable.LastWriteTimeUtc > newestSource
+            ? executable.FullName
+            : Path.Combine(PublishTo(project, folder, "-p:PublishAot=true"), executableName);
+    }
+
+    private static string PublishTo(string project, string folder, params string[] properties)
+    {
+        string output = Path.Combine(Path.GetTempPath(), "crac-bench-publish", folder);
         var start = new ProcessStartInfo("dotnet")
         {
-            ArgumentList = { "publish", Path.Combine(Root, project), "-c", "Release", "-r", "linux-x64", "--self-contained", "false", "-p:PublishReadyToRun=true", "-o", output },
+            ArgumentList = { "publish", Path.Combine(Root, project), "-c", "Release", "-r", "linux-x64", "-o", output },
             RedirectStandardOutput = true,
             UseShellExecute = false,
         };
+        properties.ToList().ForEach(start.ArgumentList.Add);
         using Process process = Process.Start(start)!;
         string log = process.StandardOutput.ReadToEnd();
         process.WaitForExit();
-        return process.ExitCode == 0 ? Path.Combine(output, assemblyName + ".dll") : throw new InvalidOperationException($"publish {project} failed:\n{log}");
+        return process.ExitCode == 0 ? output : throw new InvalidOperationException($"publish {project} failed:\n{log}");
     }
 
     public static string Agent => Output("Crac.Agent", "Crac.Agent.dll");
@@ -49,7 +83,7 @@ internal static class Apps
 
     public static string EmptyHook => Output("EmptyHook", "EmptyHook.dll");
 
-    public static string Criu => Path.Combine(Root, ".tools", "criu", "criu");
+    public static string HeapApp => Output("HeapApp", "HeapApp.dll");
 
     public static string Self => typeof(Apps).Assembly.Location;
 

@@ -18,10 +18,14 @@ internal static class ChannelBenchmarks
         int pid = app.Id;
         try
         {
+            // The tool is native (NativeAOT), so the fair baseline is a bare client built the same way;
+            // the same client on the JIT is measured too, as the framework-dependent tool would be.
             IReadOnlyList<Samples> cold = Harness.Alternate(
                 ColdRuns,
-                ("bare DiagnosticsClient call (fresh process)", () => Apps.TimeRun("dotnet", [Apps.Self, "bare-client", pid.ToString()])),
-                ("dotnet crac status (fresh process)", () => Apps.TimeRun("dotnet", [Apps.Tool, "status", pid.ToString()])));
+                ("bare DiagnosticsClient call, NativeAOT (fresh process)", () => Apps.TimeRun(Apps.BareClientNative, [pid.ToString()])),
+                ("bare DiagnosticsClient call, JIT (fresh `dotnet` process)", () => Apps.TimeRun("dotnet", [Apps.BareClientJit, pid.ToString()])),
+                ("dotnet crac status, native (fresh process)", () => Apps.TimeRun(Apps.Tool, ["status", pid.ToString()])));
+            Harness.Target(4, "`status` from a fresh process (both NativeAOT)", cold[0], cold[2], 1.5);
 
             var client = new AgentClient(TargetProcess.Open(pid));
             var diagnostics = new DiagnosticsClient(pid);
@@ -32,6 +36,7 @@ internal static class ChannelBenchmarks
                 ("bare DiagnosticsClient call (warm)", () => Settled(() => diagnostics.GetProcessEnvironment())),
                 ("agent status round trip (warm: session, reply, stop sent)", () => Settled(() =>
                     client.StatusAsync(CancellationToken.None).GetAwaiter().GetResult())));
+            Harness.Target(5, "status round trip, warm", warm[0], warm[1], 5.0);
             await Task.CompletedTask;
             return Harness.Table("`dotnet crac status` against a bare diagnostics call, each from a fresh process", cold) +
                    Harness.Table("In-process round trip (the session is stopped each time, as the tool does)", warm);

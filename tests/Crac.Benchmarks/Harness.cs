@@ -13,6 +13,8 @@ internal sealed record Samples(string Name, IReadOnlyList<double> Values, string
 
     public double Min => Values.Min();
 
+    public double Max => Values.Max();
+
     private double Percentile(double p)
     {
         double[] sorted = [.. Values.Order()];
@@ -23,6 +25,11 @@ internal sealed record Samples(string Name, IReadOnlyList<double> Values, string
     }
 }
 
+/// <summary>One of issue 11's targets: ours against its baseline, measured in the same run.</summary>
+/// <param name="Row">The issue's row number.</param>
+/// <param name="Met">Null when the row could not be measured here (<paramref name="Note"/> says why).</param>
+internal sealed record TargetResult(int Row, string Path, string Baseline, string Ours, string Ratio, string Target, bool? Met, string Note = "");
+
 /// <summary>
 /// A small harness for what BenchmarkDotNet does not measure well here: whole processes, CRIU and
 /// the diagnostics channel. Compared candidates run alternately in one run, so drift on the
@@ -30,6 +37,8 @@ internal sealed record Samples(string Name, IReadOnlyList<double> Values, string
 /// </summary>
 internal static class Harness
 {
+    private static readonly List<TargetResult> TargetResults = [];
+
     /// <summary>Runs the candidates in turn, <paramref name="runs"/> times each, after a warm-up round.</summary>
     public static IReadOnlyList<Samples> Alternate(int runs, params (string Name, Func<double> Measure)[] candidates)
     {
@@ -57,14 +66,43 @@ internal static class Harness
         return Stopwatch.GetElapsedTime(start).TotalMilliseconds;
     }
 
-    /// <summary>A Markdown table: each candidate's median, p90 and its ratio to the first (the baseline).</summary>
+    /// <summary>Records a target on the ratio of medians, ours over the baseline: met when it is at most <paramref name="maxRatio"/>.</summary>
+    public static void Target(int row, string path, Samples baseline, Samples ours, double maxRatio)
+    {
+        TargetResults.Add(new TargetResult(row, path, Describe(baseline), Describe(ours), Ratio(ours, baseline),
+            "≤ " + maxRatio.ToString("0.0#", CultureInfo.InvariantCulture), ours.Median / baseline.Median <= maxRatio));
+    }
+
+    /// <summary>Records a target on an absolute value (the median of <paramref name="ours"/>).</summary>
+    public static void TargetAbsolute(int row, string path, Samples ours, double max, string note = "") =>
+        TargetResults.Add(new TargetResult(row, path, "—", Describe(ours), "—", "≤ " + Format(max, ours.Unit), ours.Median <= max, note));
+
+    /// <summary>Records a row that has no target ratio (informational), or one that could not be measured here.</summary>
+    public static void Record(int row, string path, string baseline, string ours, string ratio, string note) =>
+        TargetResults.Add(new TargetResult(row, path, baseline, ours, ratio, "—", null, note));
+
+    /// <summary>The summary: every target recorded so far, in the issue's order.</summary>
+    public static string TargetTable()
+    {
+        var text = new StringBuilder("\n## Issue 11's targets (medians; ratio = ours / baseline)\n\n| # | path | baseline | ours | ratio | target | met? |\n|---:|---|---|---|---:|---:|---|\n");
+        foreach (TargetResult result in TargetResults.OrderBy(r => r.Row))
+        {
+            string met = result.Met switch { true => "met", false => "**not met**", null => "—" };
+            string note = result.Note.Length > 0 ? $" ({result.Note})" : "";
+            text.Append(CultureInfo.InvariantCulture, $"| {result.Row} | {result.Path} | {result.Baseline} | {result.Ours} | {result.Ratio} | {result.Target} | {met}{note} |\n");
+        }
+
+        return text.ToString();
+    }
+
+    /// <summary>A Markdown table: each candidate's median, spread (min–max) and its ratio to the first (the baseline).</summary>
     public static string Table(string title, IReadOnlyList<Samples> samples)
     {
-        var text = new StringBuilder($"\n### {title}\n\n| | median | p90 | min | runs | ratio to {samples[0].Name} |\n|---|---:|---:|---:|---:|---:|\n");
+        var text = new StringBuilder($"\n### {title}\n\n| | median | p90 | min–max | runs | ratio to {samples[0].Name} |\n|---|---:|---:|---:|---:|---:|\n");
         foreach (Samples sample in samples)
         {
             text.Append(CultureInfo.InvariantCulture,
-                $"| {sample.Name} | {Format(sample.Median, sample.Unit)} | {Format(sample.P90, sample.Unit)} | {Format(sample.Min, sample.Unit)} | {sample.Values.Count} | {sample.Median / samples[0].Median:0.00} |\n");
+                $"| {sample.Name} | {Format(sample.Median, sample.Unit)} | {Format(sample.P90, sample.Unit)} | {Format(sample.Min, sample.Unit)}–{Format(sample.Max, sample.Unit)} | {sample.Values.Count} | {sample.Median / samples[0].Median:0.00} |\n");
         }
 
         return text.ToString();
@@ -81,7 +119,12 @@ internal static class Harness
     {
         string cpu = File.ReadLines("/proc/cpuinfo").FirstOrDefault(l => l.StartsWith("model name", StringComparison.Ordinal))?.Split(':')[1].Trim() ?? "?";
         string memory = File.ReadLines("/proc/meminfo").First().Split(':')[1].Trim();
-        return $"{DateTime.UtcNow:yyyy-MM-dd}, {Environment.ProcessorCount} cores ({cpu}), {memory} RAM, Linux {Environment.OSVersion.Version}, " +
-               $"{System.Runtime.InteropServices.RuntimeInformation.FrameworkDescription}";
+        return $"{DateTime.UtcNow:yyyy-MM-dd HH:mm} UTC, {Environment.ProcessorCount} cores ({cpu}), {memory} RAM, Linux {File.ReadAllText("/proc/sys/kernel/osrelease").Trim()}, " +
+               $"{System.Runtime.InteropServices.RuntimeInformation.FrameworkDescription}, CRIU {Criu.Version()}";
     }
+
+    public static string Describe(Samples samples) => $"{samples.Name}: {Format(samples.Median, samples.Unit)}";
+
+    /// <summary>The ratio of medians, ours over the baseline.</summary>
+    public static string Ratio(Samples ours, Samples baseline) => (ours.Median / baseline.Median).ToString("0.00", CultureInfo.InvariantCulture);
 }

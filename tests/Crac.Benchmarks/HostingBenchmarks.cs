@@ -53,11 +53,11 @@ internal static class HostingBenchmarks
                 }
 
                 string image = Path.Combine(scratch, $"image-{run}");
-                Apps.TimeRun("dotnet", [Apps.Tool, "checkpoint", pid.ToString(CultureInfo.InvariantCulture), "--engine", "criu", "--image-dir", image]);
+                Apps.TimeRun(Apps.Tool, ["checkpoint", pid.ToString(CultureInfo.InvariantCulture), "--engine", "criu", "--image-dir", image]);
                 Apps.WaitFor(() => !Directory.Exists($"/proc/{pid}") || File.ReadAllText($"/proc/{pid}/stat").Contains(") Z"), $"pid {pid} to be imaged");
                 sample.WaitForExit();
                 Process? restore = null;
-                firstResponse["dotnet crac restore"].Add(await TimeToFirstResponseAsync(port, () => restore = Apps.Start("dotnet", [Apps.Tool, "restore", image], output)));
+                firstResponse["dotnet crac restore"].Add(await TimeToFirstResponseAsync(port, () => restore = Apps.Start(Apps.Tool, ["restore", image], output)));
                 using (var client = Client(port))
                 {
                     (double restoredP50, double restoredP99) = await LatenciesAsync(client, Requests);

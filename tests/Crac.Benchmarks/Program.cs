@@ -1,17 +1,10 @@
 using System.Text;
 using Crac.Benchmarks;
-using Microsoft.Diagnostics.NETCore.Client;
 
-// dotnet run -c Release --project tests/Crac.Benchmarks [-- startup|channel|fdtrack|criu|gate|hosting|all]
-// Prints Markdown: the machine and date, then one table per comparison, medians and ratios.
-if (args is ["bare-client", var pidText])
-{
-    // The baseline of the channel benchmark: a fresh process that makes one plain diagnostics call.
-    _ = new DiagnosticsClient(int.Parse(pidText)).GetProcessEnvironment();
-    return 0;
-}
-
-string[] suites = args.Length == 0 || args.Contains("all") ? ["startup", "channel", "fdtrack", "criu", "gate", "hosting"] : args;
+// dotnet run -c Release --project tests/Crac.Benchmarks [-- startup|channel|fdtrack|criu|heap|gate|hosting|all]
+// Prints Markdown: the machine and date, then one table per comparison (medians, spread, ratios),
+// then issue 11's targets, each against its baseline measured in the same run, met or not.
+string[] suites = args.Length == 0 || args.Contains("all") ? ["startup", "channel", "fdtrack", "criu", "heap", "gate", "hosting"] : args;
 var report = new StringBuilder($"Benchmarks of dotnet-crac ({Apps.Configuration} build), {Harness.Machine()}\n");
 Console.WriteLine(report);
 foreach (string suite in suites)
@@ -22,12 +15,15 @@ foreach (string suite in suites)
         "channel" => await ChannelBenchmarks.RunAsync(),
         "fdtrack" => FdTrackingBenchmarks.Run(),
         "criu" => CriuBenchmarks.Run(),
+        "heap" => HeapBenchmarks.Run(),
         "gate" => GateBenchmarks.Run(),
         "hosting" => HostingBenchmarks.Run(),
-        _ => throw new ArgumentException($"Unknown suite '{suite}': use startup, channel, fdtrack, criu, gate, hosting or all."),
+        _ => throw new ArgumentException($"Unknown suite '{suite}': use startup, channel, fdtrack, criu, heap, gate, hosting or all."),
     };
     Console.WriteLine(section);
     report.Append(section);
 }
 
+string targets = Harness.TargetTable();
+Console.WriteLine(targets);
 return 0;
