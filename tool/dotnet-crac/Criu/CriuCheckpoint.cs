@@ -36,7 +36,12 @@ internal static class CriuCheckpoint
         CriuBinary criu;
         try
         {
-            criu = CriuBinary.Locate(criuPath ?? TrustedCriuPath(target, instructions));
+            // The version probe runs while the process's diagnostics sessions close (the tool's own
+            // last one takes about 100 ms, the runtime's flush): neither waits for the other.
+            string? path = criuPath ?? TrustedCriuPath(target, instructions);
+            Task<CriuBinary> locating = Task.Run(() => CriuBinary.Locate(path));
+            CriuDump.WaitForDiagnosticsClientsToLeave(target.Pid);
+            criu = locating.GetAwaiter().GetResult();
             CriuDump.Prepare(criu, instructions.ImageDirectory, Describe(target, instructions.Metadata, labels), instructions.Settings);
         }
         catch (Exception exception) when (exception is CriuUnavailableException or InvalidOperationException or IOException or UnauthorizedAccessException)

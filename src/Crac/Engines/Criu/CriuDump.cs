@@ -23,12 +23,16 @@ internal static class CriuDump
         (metadata with { CriuVersion = criu.Version.ToString(), Criu = settings }).Write(directory);
     }
 
-    /// <summary>Dumps another process, as the tool does: CRIU is a child, and this waits for it.</summary>
+    /// <summary>CRIU cannot dump a process with a connected diagnostics client ("External socket is used"): waits, bounded, until none is.</summary>
+    public static void WaitForDiagnosticsClientsToLeave(int pid) => DiagnosticsSocket.WaitForSessionsToClose(pid, SessionCloseWait);
+
+    /// <summary>
+    /// Dumps another process, as the tool does: CRIU is a child, and this waits for it. The caller
+    /// has waited for diagnostics clients to leave (<see cref="WaitForDiagnosticsClientsToLeave"/>).
+    /// </summary>
     /// <returns>Null on success, else CRIU's errors with the fix.</returns>
     public static string? RunExternal(CriuBinary criu, int pid, DumpInstructions instructions)
     {
-        // CRIU cannot dump a process with a connected diagnostics client ("External socket is used").
-        DiagnosticsSocket.WaitForSessionsToClose(pid, SessionCloseWait);
         string output = CriuBinary.Run(criu.Path, instructions.DumpArguments(pid), instructions.DumpTimeout, out int exitCode);
         ImageDirectory.MakeFilesPrivate(instructions.ImageDirectory);
         if (exitCode == 0)

@@ -235,20 +235,23 @@ internal static class RestoreCommand
                         ? RunCriuAsSupervisor(criu, criuArguments, out int exitCode)
                         : CriuBinary.Run(criu, criuArguments, RestoreTimeout, out exitCode, _stdio, Path.Combine(directory, CriuCommandLine.RestoreLog));
                     double criuMilliseconds = stopwatch.Elapsed.TotalMilliseconds;
-                    ImageDirectory.MakeFilesPrivate(directory);
                     if (exitCode != 0)
                     {
+                        ImageDirectory.MakeFilesPrivate(directory);
                         throw RestoreFailed(criu, exitCode, output, metadata.Pid);
                     }
 
                     _restored = true;
 
+                    // The image's files are kept private while the restored process runs its after-restore, not before.
+                    Task privacy = Task.Run(() => ImageDirectory.MakeFilesPrivate(directory), CancellationToken.None);
                     int pid = ReadPid(pidFile) ?? metadata.Pid;
                     // From here on a signal to this supervisor is meant for the restored process.
                     using IDisposable? forwarding = Supervise ? SignalForwarding.To(pid) : null;
                     ReturnCode woken = handOver is not null
                         ? await ReportFromRendezvousAsync(handOver, pid, metadata, stopwatch, criuMilliseconds, detached: !Supervise, cancellationToken).ConfigureAwait(false)
                         : await WakeAndReportAsync(TargetProcess.Open(pid), metadata, started, stopwatch, criuMilliseconds, detached: !Supervise, cancellationToken).ConfigureAwait(false);
+                    await privacy.ConfigureAwait(false);
                     return Supervise && woken == ReturnCode.Ok ? await SuperviseAsync(pid).ConfigureAwait(false) : woken;
                 }
 
