@@ -173,6 +173,7 @@ internal sealed class KestrelDrain : IResource
         }
 
         all.UnionWith(_closedDuringDrain);
+        _closedDuringDrain.Clear(); // counted: the connections need not stay referenced until the next drain
         foreach (TrackedConnection connection in all)
         {
             CloseKind kind = connection.ClosedBy;
