@@ -48,8 +48,11 @@ public sealed class TemplateAppTests
 
         // No request the server accepted was reset, cut off, timed out or answered with an error.
         // (Connects refused while the app was down count as wrk connect or write errors: those
-        // requests were never sent.)
-        Assert.AreEqual(0, load.ReadErrors, "read errors (resets or connections closed before a response):\n" + load);
+        // requests were never sent.) The paused listener still completes handshakes in the kernel:
+        // a connection wrk opens in the dump's last moments and writes a request on sits in the
+        // backlog, never accepted by Kestrel, and is reset when the original exits: at most one
+        // per wrk connection. Any more would be requests the server accepted.
+        Assert.IsTrue(load.ReadErrors <= 4, "read errors (resets or connections closed before a response) beyond the backlog's, one per connection:\n" + load);
         Assert.AreEqual(0, load.Timeouts, "timeouts:\n" + load);
         Assert.AreEqual(0, load.Non2xx, "error statuses:\n" + load);
         Assert.IsTrue(load.Requests > 1000, "wrk drove real load:\n" + load);
