@@ -30,6 +30,7 @@ internal static class AgentHost
         {
             RequireCompatibleCrac();
             FdClassifier.CaptureInheritedDescriptors();
+            InitProcessSignals.Install();
 
             // The EventSource must exist before a session starts, or the session's command is lost.
             _ = AgentEventSource.Log;

@@ -99,17 +99,18 @@ public sealed partial class ContainerTests
     }
 
     [TestMethod]
-    public async Task AnAppRunInAPidNamespaceOfItsOwnRestoresWhileItsOriginalPidIsTaken()
+    public async Task AnAppStartedByRunRestoresWhileItsOriginalPidIsTaken()
     {
         string directory = Directory.CreateTempSubdirectory("crac-pidns-").FullName;
         string output = Path.Combine(directory, "output.log");
-        using Process run = ProcessRunner.Start("dotnet", [Paths.Tool, "run", "--pid-namespace", "--", "dotnet", Paths.SampleApp], output, null, null, ownSession: true);
+        // No option: a pid namespace of its own is run's default where CAP_SYS_ADMIN allows it.
+        using Process run = ProcessRunner.Start("dotnet", [Paths.Tool, "run", "--", "dotnet", Paths.SampleApp], output, null, null, ownSession: true);
         int pid = 0;
         int restored = 0;
         Process? squatter = null;
         try
         {
-            await ProcessRunner.WaitUntilAsync(() => (pid = ProcessRunner.FindByCommandLine("dotnet " + Paths.SampleApp)) > 0, TimeSpan.FromSeconds(20), "the app under run --pid-namespace");
+            await ProcessRunner.WaitUntilAsync(() => (pid = ProcessRunner.PidNamedByRun(ProcessRunner.ReadShared(output))) > 0, TimeSpan.FromSeconds(20), "run to name the app's pid");
             await ProcessRunner.WaitUntilAsync(() => ProcessRunner.ReadShared(output).Contains("tick 10 ", StringComparison.Ordinal), TimeSpan.FromSeconds(30), "the app's ticks");
             Assert.AreEqual($"{pid}\t1", NamespacePids(pid));
 
@@ -132,6 +133,60 @@ public sealed partial class ContainerTests
             squatter?.Kill();
             squatter?.Dispose();
             Kill(pid, restored);
+            run.Kill(entireProcessTree: true);
+            Directory.Delete(directory, recursive: true);
+        }
+    }
+
+    [TestMethod]
+    public async Task AnAppThatIsPid1UnderRunStillStopsOnSigtermAndRunPassesOnItsExitCode()
+    {
+        string directory = Directory.CreateTempSubdirectory("crac-pid1term-").FullName;
+        string output = Path.Combine(directory, "output.log");
+        using Process run = ProcessRunner.Start("dotnet", [Paths.Tool, "run", "--", "dotnet", Paths.SampleApp], output, null, null, ownSession: true);
+        try
+        {
+            int pid = await ProcessRunner.WaitForReadyPidAsync(output, "the app under run");
+            Assert.AreEqual($"{pid}\t1", NamespacePids(pid), "the app is pid 1 of its own pid namespace");
+            ToolResult status = await ToolRun.RunAsync("status", pid.ToString(CultureInfo.InvariantCulture));
+            Assert.AreEqual(0, status.ExitCode, "the agent answers: it has started " + status);
+
+            // A plain console app as pid 1 would ignore SIGTERM (the kernel drops what pid 1 does not handle).
+            Process.Start("kill", ["-TERM", pid.ToString(CultureInfo.InvariantCulture)])!.WaitForExit();
+            Assert.IsTrue(run.WaitForExit(TimeSpan.FromSeconds(10)), $"the app stops on SIGTERM, and run with it:\n{ProcessRunner.ReadShared(output)}");
+            Assert.AreEqual(143, run.ExitCode, "128 + SIGTERM, as a shell reports an app that SIGTERM ended");
+        }
+        finally
+        {
+            run.Kill(entireProcessTree: true);
+            Directory.Delete(directory, recursive: true);
+        }
+    }
+
+    [TestMethod]
+    public async Task WithoutCapSysAdminRunSharesItsPidNamespaceAndSaysSoAndOwnIsRefused()
+    {
+        string directory = Directory.CreateTempSubdirectory("crac-nocap-").FullName;
+        string output = Path.Combine(directory, "output.log");
+        // setpriv drops CAP_SYS_ADMIN from the bounding set, so the tool (root) runs without it.
+        string[] withoutSysAdmin = ["--bounding-set=-sys_admin", "--inh-caps=-sys_admin", "dotnet", Paths.Tool, "run"];
+        using Process run = ProcessRunner.Start("setpriv", [.. withoutSysAdmin, "--", "dotnet", Paths.SampleApp], output, null, null, ownSession: true);
+        try
+        {
+            int pid = await ProcessRunner.WaitForReadyPidAsync(output, "the app under run without CAP_SYS_ADMIN");
+            StringAssert.Contains(ProcessRunner.ReadShared(output), "dotnet-crac: the app shares this pid namespace (a pid namespace needs CAP_SYS_ADMIN, which this process lacks)");
+            Assert.AreEqual(new FileInfo("/proc/self/ns/pid").LinkTarget, new FileInfo($"/proc/{pid}/ns/pid").LinkTarget, "the app shares the pid namespace");
+
+            string ownOutput = Path.Combine(directory, "own.log");
+            string ownErrors = Path.Combine(directory, "own.err");
+            using Process own = ProcessRunner.Start("setpriv", [.. withoutSysAdmin, "--pid-namespace", "own", "--", "dotnet", Paths.SampleApp], ownOutput, ownErrors, null);
+            Assert.IsTrue(own.WaitForExit(TimeSpan.FromSeconds(30)), "run --pid-namespace own without the capability ends at once");
+            Assert.AreEqual(7, own.ExitCode, ProcessRunner.ReadShared(ownErrors));
+            StringAssert.Contains(ProcessRunner.ReadShared(ownErrors), "--pid-namespace own: a pid namespace needs CAP_SYS_ADMIN");
+            Assert.IsFalse(ProcessRunner.ReadShared(ownOutput).Contains("ready pid=", StringComparison.Ordinal), "no app was started");
+        }
+        finally
+        {
             run.Kill(entireProcessTree: true);
             Directory.Delete(directory, recursive: true);
         }

@@ -257,11 +257,38 @@ public sealed class CriuTests
 
             string log = File.ReadAllText(Path.Combine(image, "dump.log"));
             StringAssert.Contains(log, "Dumping finished successfully", File.ReadAllText(output));
+            // Its CRIU could not dump the pid namespace it runs in: run left the app in this one, and said so.
+            StringAssert.Contains(File.ReadAllText(output), "dotnet-crac: the app shares this pid namespace (CRAC_ENGINE=criu: an app that checkpoints itself runs CRIU");
             AssertPrivateImage(image);
         }
         finally
         {
             unshare.Kill();
+            Directory.Delete(directory, recursive: true);
+        }
+    }
+
+    [TestMethod]
+    public async Task AnAppThatIsPid1OfItsNamespaceCannotCheckpointItselfSaysWhyAndGoesOn()
+    {
+        string directory = Directory.CreateTempSubdirectory("crac-pid1-").FullName;
+        string output = Path.Combine(directory, "output.log");
+        using Process run = ProcessRunner.Start(
+            "dotnet", [Paths.Tool, "run", "--pid-namespace", "own", "--", "dotnet", Paths.SampleApp, "--self-checkpoint"], output, null,
+            new Dictionary<string, string?> { ["CRAC_ENGINE"] = "criu", ["CRAC_CHECKPOINT_TO"] = Path.Combine(directory, "image"), ["CRAC_CRIU_PATH"] = Paths.Criu },
+            ownSession: true);
+        try
+        {
+            await ProcessRunner.WaitUntilAsync(() => ProcessRunner.ReadShared(output).Contains("CheckpointException", StringComparison.Ordinal), TimeSpan.FromSeconds(30), "the self-checkpoint to fail");
+            int ticks = CracRun.Occurrences(ProcessRunner.ReadShared(output), "tick ");
+            StringAssert.Contains(ProcessRunner.ReadShared(output), "This process is pid 1 of its pid namespace");
+            StringAssert.Contains(ProcessRunner.ReadShared(output), "`dotnet crac run --pid-namespace shared`");
+            await ProcessRunner.WaitUntilAsync(() => CracRun.Occurrences(ProcessRunner.ReadShared(output), "tick ") > ticks, TimeSpan.FromSeconds(10), "the app to go on ticking");
+            Assert.IsFalse(run.HasExited, "the app goes on after its failed checkpoint");
+        }
+        finally
+        {
+            run.Kill(entireProcessTree: true);
             Directory.Delete(directory, recursive: true);
         }
     }

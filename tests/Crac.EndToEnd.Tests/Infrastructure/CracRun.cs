@@ -19,8 +19,8 @@ internal sealed class CracRun : IDisposable
         Pid = pid;
     }
 
-    /// <summary>The application's pid (the child of <c>dotnet crac run</c>).</summary>
-    public int Pid { get; }
+    /// <summary>The application's pid, as the host sees it: a restore into a new pid namespace gives it another.</summary>
+    public int Pid { get; private set; }
 
     /// <summary>A private scratch directory: the output, and room for images.</summary>
     public string Directory { get; }
@@ -40,9 +40,10 @@ internal sealed class CracRun : IDisposable
         int pid = 0;
         try
         {
-            await ProcessRunner.WaitUntilAsync(() => (pid = ChildOf(run.Id)) > 0 || run.HasExited, TimeSpan.FromSeconds(30), $"dotnet crac run to start {Path.GetFileName(assembly)}");
+            // Once the app is ready, run has named it (a pid namespace of its own) or it is run's child, no longer a fork on its way to exec.
             await ProcessRunner.WaitUntilAsync(
                 () => ProcessRunner.ReadShared(output).Contains(readyMarker, StringComparison.Ordinal) || run.HasExited, TimeSpan.FromSeconds(60), $"'{readyMarker}' from {Path.GetFileName(assembly)}");
+            await ProcessRunner.WaitUntilAsync(() => (pid = AppOf(run.Id, output)) > 0 || run.HasExited, TimeSpan.FromSeconds(30), $"dotnet crac run to start {Path.GetFileName(assembly)}");
             if (run.HasExited)
             {
                 throw new InvalidOperationException($"dotnet crac run -- dotnet {assembly} exited with {run.ExitCode}:\n{ProcessRunner.ReadShared(output)}");
@@ -101,17 +102,31 @@ internal sealed class CracRun : IDisposable
             throw new TimeoutException($"dotnet crac restore {image} did not finish in time.\n{Output[(int)before..]}\n{ProcessRunner.ReadShared(stderr)}");
         }
 
-        string output = Output;
-        return new ToolResult(restore.ExitCode, output[(int)Math.Min(before, output.Length)..], ProcessRunner.ReadShared(stderr), stopwatch.Elapsed);
+        string output = Output[(int)Math.Min(before, Output.Length)..];
+        if (System.Text.RegularExpressions.Regex.Match(output, @"Restored process (\d+) ") is { Success: true } restored)
+        {
+            Pid = int.Parse(restored.Groups[1].Value, CultureInfo.InvariantCulture);
+        }
+
+        return new ToolResult(restore.ExitCode, output, ProcessRunner.ReadShared(stderr), stopwatch.Elapsed);
     }
 
-    /// <summary>The first child of a process (the application that dotnet crac run started), or 0.</summary>
-    private static int ChildOf(int pid)
+    /// <summary>
+    /// The application that dotnet crac run started, or 0: the pid run names when the app is in a
+    /// pid namespace of its own (run's child is unshare then), else run's child.
+    /// </summary>
+    private static int AppOf(int run, string output)
     {
+        if (ProcessRunner.PidNamedByRun(ProcessRunner.ReadShared(output)) is > 0 and var named)
+        {
+            return named;
+        }
+
         try
         {
-            string children = File.ReadAllText($"/proc/{pid}/task/{pid}/children").Trim();
-            return children.Length == 0 ? 0 : int.Parse(children.Split(' ')[0], CultureInfo.InvariantCulture);
+            string children = File.ReadAllText($"/proc/{run}/task/{run}/children").Trim();
+            int child = children.Length == 0 ? 0 : int.Parse(children.Split(' ')[0], CultureInfo.InvariantCulture);
+            return child > 0 && File.ReadAllText($"/proc/{child}/comm").Trim() != "unshare" ? child : 0;
         }
         catch (IOException)
         {

@@ -83,8 +83,18 @@ internal static class ProcessRunner
     public static async Task<int> WaitForReadyPidAsync(string output, string what)
     {
         await WaitUntilAsync(() => File.Exists(output) && File.ReadAllText(output).Contains("ready pid="), TimeSpan.FromSeconds(30), what);
-        return int.Parse(System.Text.RegularExpressions.Regex.Match(File.ReadAllText(output), @"ready pid=(\d+)").Groups[1].Value);
+        string text = File.ReadAllText(output);
+        // Under `dotnet crac run` the app may be pid 1 of a namespace of its own: run names its pid here.
+        return PidNamedByRun(text) is > 0 and var hostPid
+            ? hostPid
+            : int.Parse(System.Text.RegularExpressions.Regex.Match(text, @"ready pid=(\d+)").Groups[1].Value);
     }
+
+    /// <summary>The pid `dotnet crac run` says it started the app as (in a pid namespace of its own), or 0.</summary>
+    public static int PidNamedByRun(string output) =>
+        System.Text.RegularExpressions.Regex.Match(output, @"dotnet-crac: started the app as pid (\d+)") is { Success: true } match
+            ? int.Parse(match.Groups[1].Value, System.Globalization.CultureInfo.InvariantCulture)
+            : 0;
 
     /// <summary>The process's fd table with each fd's flags, for a failure message.</summary>
     public static string DescribeDescriptors(int pid)

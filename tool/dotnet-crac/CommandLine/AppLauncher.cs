@@ -89,6 +89,10 @@ internal static class AppLauncher
         "if [ \"$fd\" -gt 2 ]; then eval \"exec $fd<&-\"; continue; fi; [ -e \"$t\" ] || continue; " +
         "case $fd in 0) exec 0<\"$t\";; 1) exec 1>>\"$t\";; 2) exec 2>>\"$t\";; esac; done; exec \"$@\"";
 
-    /// <summary>Whether a pid namespace of one's own can be made here (CAP_SYS_ADMIN).</summary>
-    public static bool CanMakePidNamespace() => (Procfs.ReadEffectiveCapabilities() & (1UL << 21)) != 0;
+    /// <summary>Why a pid namespace of the app's own cannot be made here, or null when it can.</summary>
+    public static string? WhyNoPidNamespace() =>
+        (Procfs.ReadEffectiveCapabilities() & (1UL << 21)) == 0 ? "a pid namespace needs CAP_SYS_ADMIN, which this process lacks"
+        : !File.Exists("/bin/bash") ? "a pid namespace of the app's own is set up with /bin/bash, which is not installed"
+        : ExecutableSearch.Find("unshare") is null ? "a pid namespace of the app's own is made with unshare(1) (util-linux), which is not on PATH"
+        : null;
 }

@@ -39,11 +39,7 @@ internal sealed partial record CriuBinary(string Path, Version Version)
             }
         }
 
-        string? onPath = (Environment.GetEnvironmentVariable("PATH") ?? string.Empty)
-            .Split(System.IO.Path.PathSeparator, StringSplitOptions.RemoveEmptyEntries)
-            .Select(directory => System.IO.Path.Combine(directory, "criu"))
-            .FirstOrDefault(File.Exists);
-        candidates.Add(("PATH", onPath));
+        candidates.Add(("PATH", Interop.ExecutableSearch.Find("criu")));
         return candidates;
     }
 

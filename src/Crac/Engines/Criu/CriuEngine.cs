@@ -145,6 +145,15 @@ internal sealed class CriuEngine : CheckpointEngine
         ResolvedCheckpointOptions options = request.Options;
         string directory = options.ImageDirectory!;
         CriuSettings settings = plan.Settings.ForDump(request.FdSummary);
+        if (Environment.ProcessId == 1)
+        {
+            // Every process of a pid namespace descends from its pid 1, so the CRIU this process
+            // starts would be in the tree it dumps, which CRIU refuses ("The criu itself is within dumped tree").
+            return EngineResult.Failed(new CriuException(
+                "This process is pid 1 of its pid namespace (a container's first process, or `dotnet crac run`'s default), and CRIU cannot dump the tree it runs in. " +
+                "Checkpoint it from outside, with `dotnet crac checkpoint <pid>` on the host or in a sidecar, or start it with `dotnet crac run --pid-namespace shared`."), directory);
+        }
+
         CriuBinary criu;
         try
         {

@@ -142,7 +142,5 @@ internal sealed record CriuSettings
         return ProcStat.Read(pid)?.Session != pid;
     }
 
-    private static bool HasIptables() =>
-        (Environment.GetEnvironmentVariable("PATH") ?? "/usr/sbin:/sbin").Split(':').Append("/usr/sbin").Append("/sbin")
-            .Any(directory => File.Exists(Path.Combine(directory, "iptables")));
+    private static bool HasIptables() => Interop.ExecutableSearch.Find("iptables", "/usr/sbin", "/sbin") is not null;
 }
