@@ -79,6 +79,7 @@ public sealed partial class ContainerTests
             JsonNode metadata = JsonNode.Parse(File.ReadAllText(Path.Combine(image, "crac-image.json")))!;
             Assert.AreEqual(1, (int)metadata["pid"]!, "the image knows the app by its pid in the container");
             Assert.IsTrue((bool)metadata["ownPidNamespace"]! && (bool)metadata["ownMountNamespace"]!, metadata.ToJsonString());
+            Assert.IsFalse((bool)metadata["sharedTemporaryDirectory"]!, "its /tmp is a tmpfs of its own: the restore wakes it over the channel");
 
             ToolResult restore = await ToolRun.RunAsync("restore", image, "--require-label", "app=sample");
             Assert.AreEqual(0, restore.ExitCode, restore.ToString());
@@ -118,6 +119,10 @@ public sealed partial class ContainerTests
             ToolResult checkpoint = await ToolRun.RunAsync("checkpoint", pid.ToString(CultureInfo.InvariantCulture), "--engine", "criu", "--image-dir", image);
             Assert.AreEqual(0, checkpoint.ExitCode, checkpoint.ToString());
             await ProcessRunner.WaitUntilAsync(() => !Directory.Exists($"/proc/{pid}"), TimeSpan.FromSeconds(10), "the original pid to be free");
+
+            JsonNode metadata = JsonNode.Parse(File.ReadAllText(Path.Combine(image, "crac-image.json")))!;
+            Assert.IsTrue((bool)metadata["ownPidNamespace"]! && (bool)metadata["ownMountNamespace"]!, metadata.ToJsonString());
+            Assert.IsTrue((bool)metadata["sharedTemporaryDirectory"]!, "run's namespace keeps the host's root, so the restore hands over through the app's temp directory");
 
             squatter = TakePid(pid);
             ToolResult restore = await ToolRun.RunAsync("restore", image);

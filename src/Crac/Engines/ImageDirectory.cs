@@ -82,7 +82,8 @@ internal static class ImageDirectory
             Access = FileAccess.Write,
             UnixCreateMode = PrivateFile,
         };
-        using (var writer = new StreamWriter(path, System.Text.Encoding.UTF8, options))
+        // No byte-order mark: jq, Python's json and the like refuse one.
+        using (var writer = new StreamWriter(path, new System.Text.UTF8Encoding(encoderShouldEmitUTF8Identifier: false), options))
         {
             writer.Write(contents);
         }

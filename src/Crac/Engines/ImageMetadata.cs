@@ -78,6 +78,14 @@ internal sealed record ImageMetadata
     /// <summary>Whether the process had a mount namespace of its own: CRIU takes its mounts (a private /tmp's files too) into the image.</summary>
     public bool OwnMountNamespace { get; init; }
 
+    /// <summary>
+    /// Whether a process with a mount namespace of its own had its temp directory on its root
+    /// mount, and that root was the dumping tool's (<c>dotnet crac run</c>'s namespace, not a
+    /// container's): CRIU rebuilds that mount on the same root, so the directory is this host's,
+    /// and a restore hands over through it as for any other process.
+    /// </summary>
+    public bool SharedTemporaryDirectory { get; init; }
+
     /// <summary>The operator's labels (<c>checkpoint --label key=value</c>), which a restore can require.</summary>
     public IReadOnlyDictionary<string, string> Labels { get; init; } = new Dictionary<string, string>(StringComparer.Ordinal);
 

@@ -205,6 +205,27 @@ internal static class Procfs
         ReadLink($"/proc/{pid}/ns/{kind}") is { } theirs && ReadLink($"/proc/self/ns/{kind}") is { } ours && theirs != ours;
 
     /// <summary>
+    /// Whether a path the process sees is on its root mount and that root is ours (/proc/PID/root
+    /// reads "/"): a mount namespace of its own made by copying ours (unshare), where the path is
+    /// not under a mount of its own (a tmpfs /tmp, which CRIU would restore as a copy).
+    /// </summary>
+    public static bool SeesOnOurRoot(int pid, string path)
+    {
+        if (ReadLink($"/proc/{pid}/root") != "/" || ReadText($"/proc/{pid}/mountinfo") is not { } mountInfo)
+        {
+            return false;
+        }
+
+        // Field 5 of each line is the mount point (octal escapes for spaces are irrelevant to a prefix of ours).
+        string? deepest = mountInfo.Split('\n', StringSplitOptions.RemoveEmptyEntries)
+            .Select(line => line.Split(' ') is { Length: > 4 } fields ? fields[4] : null)
+            .OfType<string>()
+            .Where(mountPoint => mountPoint == "/" || path == mountPoint || path.StartsWith(mountPoint + "/", StringComparison.Ordinal))
+            .MaxBy(mountPoint => mountPoint.Length);
+        return deepest == "/";
+    }
+
+    /// <summary>
     /// A path as the process sees it, reached from here: through /proc/PID/root when the process
     /// is in another mount namespace (a container, a sidecar's neighbour), else the path itself.
     /// </summary>

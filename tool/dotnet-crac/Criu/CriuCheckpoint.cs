@@ -27,6 +27,7 @@ internal static class CriuCheckpoint
         {
             OwnPidNamespace = Procfs.HasOtherNamespace(target.Pid, "pid"),
             OwnMountNamespace = Procfs.HasOtherNamespace(target.Pid, "mnt"),
+            SharedTemporaryDirectory = Procfs.SeesOnOurRoot(target.Pid, metadata.TemporaryDirectory),
             Labels = labels,
             CreatedBy = $"dotnet-crac {typeof(CriuCheckpoint).Assembly.GetName().Version?.ToString(3)} as {Environment.UserName}@{Environment.MachineName}",
         };

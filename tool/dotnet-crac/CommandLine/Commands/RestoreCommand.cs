@@ -223,8 +223,8 @@ internal static class RestoreCommand
 
             DateTimeOffset started = DateTimeOffset.UtcNow;
             var stopwatch = Stopwatch.StartNew();
-            // A process with its own mount namespace sees its temp directory only once restored: it is woken over the channel.
-            Rendezvous? handOver = metadata.OwnMountNamespace ? null : LeaveHandOver(metadata, started);
+            // A container's process sees its temp directory only once restored: it is woken over the channel.
+            Rendezvous? handOver = metadata.OwnMountNamespace && !metadata.SharedTemporaryDirectory ? null : LeaveHandOver(metadata, started);
             try
             {
                 if (!foreground)
