@@ -197,7 +197,7 @@ public sealed partial class ContainerTests
 
         // A truncated pages file: refused before CRIU runs, fast, naming the file.
         string truncated = CopyImage(image, Path.Combine(app.Directory, "truncated"));
-        string pages = Directory.GetFiles(truncated, "pages-*.img").OrderByDescending(f => new FileInfo(f).Length).First();
+        string pages = ImageFiles.LargestPages(truncated);
         using (var file = new FileStream(pages, FileMode.Open))
         {
             file.SetLength(4096);
@@ -224,14 +224,8 @@ public sealed partial class ContainerTests
         // CRIU restores, and its action script refuses to let the process resume, so CRIU kills it.
         // Detached and supervised (--foreground) alike.
         string changedPages = CopyImage(image, Path.Combine(app.Directory, "changed-pages"));
-        string pagesFile = Directory.GetFiles(changedPages, "pages-*.img").OrderByDescending(f => new FileInfo(f).Length).First();
-        using (var file = new FileStream(pagesFile, FileMode.Open))
-        {
-            file.Position = file.Length / 2;
-            int value = file.ReadByte();
-            file.Position--;
-            file.WriteByte((byte)(value ^ 0xFF));
-        }
+        string pagesFile = ImageFiles.LargestPages(changedPages);
+        ImageFiles.FlipMiddleByte(pagesFile);
 
         foreach (string[] how in new[] { Array.Empty<string>(), ["--foreground"] })
         {

