@@ -226,6 +226,9 @@ public sealed partial class ContainerTests
         await ProcessRunner.WaitUntilAsync(() => !ProcessRunner.IsAlive(app.Pid), TimeSpan.FromSeconds(5), "the restored app to have exited");
         Assert.AreEqual(7, supervisor.ExitCode, ProcessRunner.ReadShared(output));
         StringAssert.Contains(ProcessRunner.ReadShared(output), $"The restored process {app.Pid} exited with code 7.");
+        StringAssert.Matches(
+            ProcessRunner.ReadShared(output),
+            new Regex(@"Image verified against its manifest: \d+ files, [^;]+ in [^;]+; its memory pages \([^)]+ of that\) were checked while CRIU restored, before the process resumed\."));
     }
 
     [TestMethod]
@@ -254,7 +257,7 @@ public sealed partial class ContainerTests
 
         // A truncated pages file: refused before CRIU runs, fast, naming the file.
         string truncated = CopyImage(image, Path.Combine(app.Directory, "truncated"));
-        string pages = Directory.GetFiles(truncated, "pages-*.img").OrderByDescending(f => new FileInfo(f).Length).First();
+        string pages = ImageFiles.LargestPages(truncated);
         using (var file = new FileStream(pages, FileMode.Open))
         {
             file.SetLength(4096);
@@ -275,19 +278,39 @@ public sealed partial class ContainerTests
         ToolResult tampered = await ToolRun.RunAsync("restore", changed);
         Assert.AreEqual(13, tampered.ExitCode, tampered.ToString());
         StringAssert.Contains(tampered.Stderr, $"{Path.GetFileName(core)} does not match its SHA-256");
+        Assert.IsFalse(File.Exists(Path.Combine(changed, "restore.log")), "a file CRIU parses is checked before CRIU runs");
+
+        // A changed byte in the middle of the memory pages, the size the same: they are hashed while
+        // CRIU restores, and its action script refuses to let the process resume, so CRIU kills it.
+        // Detached and supervised (--foreground) alike.
+        string changedPages = CopyImage(image, Path.Combine(app.Directory, "changed-pages"));
+        string pagesFile = ImageFiles.LargestPages(changedPages);
+        ImageFiles.FlipMiddleByte(pagesFile);
+
+        foreach (string[] how in new[] { Array.Empty<string>(), ["--foreground"] })
+        {
+            ToolResult pagesRefused = await ToolRun.RunAsync(["restore", changedPages, .. how]);
+            Assert.AreEqual(13, pagesRefused.ExitCode, pagesRefused.ToString());
+            StringAssert.Contains(pagesRefused.Stderr, $"Refusing to restore {changedPages}: {Path.GetFileName(pagesFile)} does not match its SHA-256 in the manifest");
+            string criuLog = File.ReadAllText(Path.Combine(changedPages, "restore.log"));
+            StringAssert.Contains(criuLog, "dotnet-crac: the image's memory pages do not match its manifest: the restored process is not resumed", "CRIU ran, and its action script said no");
+            StringAssert.Contains(criuLog, "Aborting restore due to post-restore script");
+            await ProcessRunner.WaitUntilAsync(() => !Directory.Exists($"/proc/{app.Pid}"), TimeSpan.FromSeconds(10), $"the restored pid {app.Pid} to be gone");
+            Assert.AreEqual(0, ProcessRunner.FindByCommandLine("dotnet", app.ReportFile), "no process restored from the image is left");
+        }
 
         ToolResult unlabelled = await ToolRun.RunAsync("restore", image, "--require-label", "tier=db");
         Assert.AreEqual(18, unlabelled.ExitCode, unlabelled.ToString());
         StringAssert.Contains(unlabelled.Stderr, "tier=db (the image has tier=web)");
 
-        // --or-start: the changed image cannot be used, so the app starts cold, detached, saying why.
+        // --or-start: the image with changed pages cannot be used (found while CRIU restored), so the app starts cold, detached, saying why.
         string coldOutput = Path.Combine(app.Directory, "cold.log");
-        ToolResult cold = await ToolRun.RunAsync("restore", changed, "--or-start", "--output", coldOutput, "--format", "json", "--", "dotnet", Paths.SampleApp);
+        ToolResult cold = await ToolRun.RunAsync("restore", changedPages, "--or-start", "--output", coldOutput, "--format", "json", "--", "dotnet", Paths.SampleApp);
         Assert.AreEqual(17, cold.ExitCode, cold.ToString());
         JsonNode started = JsonNode.Parse(cold.Stdout)!;
         Assert.AreEqual("cold-start", (string?)started["path"]);
         Assert.AreEqual(13, (int)started["reasonCode"]!);
-        StringAssert.Contains((string?)started["reason"], Path.GetFileName(core));
+        StringAssert.Contains((string?)started["reason"], $"{Path.GetFileName(pagesFile)} does not match its SHA-256");
         int coldPid = (int)started["pid"]!;
         try
         {
@@ -305,6 +328,10 @@ public sealed partial class ContainerTests
         JsonNode restoredReport = JsonNode.Parse(restore.Stdout)!;
         Assert.AreEqual("restored", (string?)restoredReport["path"]);
         Assert.AreEqual("Verified", (string?)restoredReport["manifest"]!["status"]);
+        JsonNode duringRestore = restoredReport["manifest"]!["duringRestore"]!;
+        Assert.AreEqual(Directory.GetFiles(image, "pages-*.img").Length, (int)duringRestore["files"]!, restore.Stdout);
+        Assert.AreEqual(Directory.GetFiles(image, "pages-*.img").Sum(f => new FileInfo(f).Length), (long)duringRestore["bytes"]!);
+        Assert.IsTrue((double)restoredReport["manifest"]!["milliseconds"]! >= (double)duringRestore["milliseconds"]!, restore.Stdout);
         Kill(app.Pid);
     }
 

@@ -377,6 +377,21 @@ public sealed class CriuTests
             await ProcessRunner.WaitUntilAsync(() => !ProcessRunner.IsAlive(pid), TimeSpan.FromSeconds(10), "the original to exit");
             StringAssert.Contains(File.ReadAllText(Path.Combine(image, "crac-image.json")), "\"interactive\":true");
 
+            // Changed memory pages are refused in the terminal too: CRIU holds the process at post-restore, and kills it.
+            string pages = ImageFiles.LargestPages(image);
+            ImageFiles.FlipMiddleByte(pages);
+            string refusedTerminal = Path.Combine(directory, "refused.log");
+            using (Process refused = Process.Start("script", ["-qfec", $"dotnet {Paths.Tool} restore {image}", refusedTerminal])!)
+            {
+                Assert.IsTrue(refused.WaitForExit(TimeSpan.FromSeconds(60)), "the refused restore ends");
+                Assert.AreEqual(13, refused.ExitCode, File.ReadAllText(refusedTerminal));
+            }
+
+            StringAssert.Contains(File.ReadAllText(refusedTerminal), $"{Path.GetFileName(pages)} does not match its SHA-256 in the manifest");
+            StringAssert.Contains(File.ReadAllText(Path.Combine(image, "restore.log")), "Aborting restore due to post-restore script");
+            await ProcessRunner.WaitUntilAsync(() => !Directory.Exists($"/proc/{pid}"), TimeSpan.FromSeconds(10), $"the refused pid {pid} to be gone");
+            ImageFiles.FlipMiddleByte(pages);
+
             restorer = Process.Start("script", ["-qfc", $"dotnet {Paths.Tool} restore {image}", secondTerminal])!;
             await ProcessRunner.WaitUntilAsync(
                 () => File.Exists(secondTerminal) && File.ReadAllText(secondTerminal) is var text && text.Contains("generation=1") && text.Contains("Restored process"),

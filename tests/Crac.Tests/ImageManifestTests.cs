@@ -61,19 +61,168 @@ public sealed class ImageManifestTests
     [TestMethod]
     public void AChangedByteInTheSecondChunkIsFoundByItsHash()
     {
-        string pages = Path.Combine(_image, "pages-1.img");
-        using (var file = new FileStream(pages, FileMode.Open))
-        {
-            file.Position = ImageManifest.ChunkSize + 10;
-            int value = file.ReadByte();
-            file.Position--;
-            file.WriteByte((byte)(value ^ 1));
-        }
+        FlipByte(Path.Combine(_image, "pages-1.img"), ImageManifest.ChunkSize + 10);
 
         ManifestCheck check = ImageManifest.Verify(_image);
 
         Assert.AreEqual(ManifestStatus.Changed, check.Status);
         StringAssert.Contains(check.Problem, "pages-1.img does not match its SHA-256");
+    }
+
+    [TestMethod]
+    public void BeforeARestoreEverythingButTheMemoryPagesIsHashedAndThePagesAfter()
+    {
+        Assert.IsTrue(ImageManifest.IsMemoryPages("pages-1.img"));
+        Assert.IsTrue(ImageManifest.IsMemoryPages("pages-12.img"));
+        Assert.IsFalse(ImageManifest.IsMemoryPages("pagemap-1.img"), "CRIU parses the pagemap");
+        Assert.IsFalse(ImageManifest.IsMemoryPages("pagemap-shmem-7.img"));
+        Assert.IsFalse(ImageManifest.IsMemoryPages("core-1.img"));
+        Assert.IsFalse(ImageManifest.IsMemoryPages(ImageMetadata.FileName));
+
+        // A changed byte in a file CRIU parses: refused before CRIU, with no pages left to hash.
+        FlipByte(Path.Combine(_image, "core-1.img"), 1);
+        ManifestCheck core = ImageManifest.VerifyBeforeRestore(_image, out ImageManifest.PagesCheck? noPages);
+        Assert.AreEqual(ManifestStatus.Changed, core.Status);
+        StringAssert.Contains(core.Problem, "core-1.img does not match its SHA-256");
+        Assert.IsNull(noPages);
+        FlipByte(Path.Combine(_image, "core-1.img"), 1);
+
+        // A changed byte in the pages: the check before CRIU passes, the pages' own check names the file.
+        string pages = Path.Combine(_image, "pages-1.img");
+        FlipByte(pages, ImageManifest.ChunkSize / 2);
+        ManifestCheck before = ImageManifest.VerifyBeforeRestore(_image, out ImageManifest.PagesCheck? pending);
+        Assert.AreEqual(ManifestStatus.Verified, before.Status, before.Problem);
+        Assert.IsNotNull(pending);
+        using (pending)
+        {
+            ManifestCheck after = pending.Result.GetAwaiter().GetResult();
+            Assert.AreEqual(ManifestStatus.Changed, after.Status);
+            StringAssert.Contains(after.Problem, "pages-1.img does not match its SHA-256 in the manifest");
+        }
+
+        // Intact, the whole image is verified, the pages during the restore.
+        FlipByte(pages, ImageManifest.ChunkSize / 2);
+        ImageManifest.VerifyBeforeRestore(_image, out ImageManifest.PagesCheck? intact);
+        using (intact)
+        {
+            ManifestCheck whole = intact!.Result.GetAwaiter().GetResult();
+            Assert.AreEqual(ManifestStatus.Verified, whole.Status, whole.Problem);
+            Assert.AreEqual(3, whole.Files);
+            Assert.AreEqual(new PagesChecked(1, new FileInfo(pages).Length, whole.DuringRestore!.Milliseconds), whole.DuringRestore);
+            Assert.IsTrue(whole.Milliseconds >= whole.DuringRestore.Milliseconds);
+        }
+
+        // A truncated pages file is still refused before CRIU, by its size.
+        using (var file = new FileStream(pages, FileMode.Open))
+        {
+            file.SetLength(4096);
+        }
+
+        StringAssert.Contains(ImageManifest.VerifyBeforeRestore(_image, out ImageManifest.PagesCheck? none).Problem, "pages-1.img is 4,096 bytes");
+        Assert.IsNull(none);
+    }
+
+    [TestMethod]
+    public void CriusActionScriptLetsThePostRestoreStagePassOnlyOnAnIntactVerdict()
+    {
+        string restoreDirectory = Directory.CreateTempSubdirectory("crac-verdict-").FullName;
+        try
+        {
+            ImageManifest.VerifyBeforeRestore(_image, out ImageManifest.PagesCheck? pages);
+            using (pages)
+            {
+                PagesVerdict verdict = PagesVerdict.Arm(restoreDirectory, pages!, TimeSpan.FromSeconds(1))!;
+                Assert.IsNotNull(verdict, "the temp directory allows executing the script");
+                Assert.AreEqual(UnixFileMode.UserRead | UnixFileMode.UserWrite | UnixFileMode.UserExecute, File.GetUnixFileMode(verdict.ScriptPath));
+                Assert.AreEqual(ManifestStatus.Verified, pages!.Result.GetAwaiter().GetResult().Status);
+                string written = Path.Combine(restoreDirectory, PagesVerdict.VerdictName);
+                Assert.IsTrue(SpinWait.SpinUntil(() => File.Exists(written), 5000), "the verdict is written once the pages are hashed");
+
+                // Every other stage passes at once; post-restore passes on "ok".
+                foreach (string stage in new[] { "pre-restore", "setup-namespaces", "post-setup-namespaces", "network-unlock", "pre-resume", "post-resume" })
+                {
+                    Assert.AreEqual(0, RunScript(verdict, stage, out _), stage);
+                }
+
+                Assert.AreEqual(0, RunScript(verdict, "post-restore", out string passed), passed);
+
+                // Anything but "ok" fails it, saying why; so does no verdict in time, and no environment.
+                File.WriteAllText(written, "changed\n");
+                Assert.AreEqual(1, RunScript(verdict, "post-restore", out string changed));
+                StringAssert.Contains(changed, "memory pages do not match its manifest: the restored process is not resumed");
+
+                File.Delete(written);
+                var waited = Stopwatch.StartNew();
+                Assert.AreEqual(1, RunScript(verdict, "post-restore", out string late));
+                Assert.IsTrue(waited.Elapsed >= TimeSpan.FromSeconds(1) && waited.Elapsed < TimeSpan.FromSeconds(10), $"waited {waited.Elapsed.TotalSeconds:0.0} s for a 1 s bound");
+                StringAssert.Contains(late, $"waiting at most 1 s for the SHA-256 check of the image's memory pages ({written})");
+                StringAssert.Contains(late, "no verdict on the memory pages after 1 s");
+
+                Assert.AreEqual(1, RunScript(verdict, "post-restore", out string unset, withEnvironment: false));
+                StringAssert.Contains(unset, "are not set");
+            }
+        }
+        finally
+        {
+            Directory.Delete(restoreDirectory, recursive: true);
+        }
+    }
+
+    [TestMethod]
+    public void OnANoexecFileSystemTheScriptIsNotArmedSoThePagesAreCheckedBeforeCriu()
+    {
+        string noexec = Directory.CreateTempSubdirectory("crac-noexec-").FullName;
+        try
+        {
+            using (Process mount = Process.Start("mount", ["-t", "tmpfs", "-o", "noexec,mode=0700", "tmpfs", noexec]))
+            {
+                mount.WaitForExit();
+                if (mount.ExitCode != 0)
+                {
+                    Assert.Inconclusive("mounting a tmpfs needs root");
+                }
+            }
+
+            ImageManifest.VerifyBeforeRestore(_image, out ImageManifest.PagesCheck? pages);
+            using (pages)
+            {
+                Assert.IsNull(PagesVerdict.Arm(noexec, pages!, TimeSpan.FromSeconds(1)), "CRIU could not exec the script there");
+            }
+        }
+        finally
+        {
+            using (Process? unmount = Process.Start("umount", [noexec]))
+            {
+                unmount?.WaitForExit();
+            }
+
+            Directory.Delete(noexec, recursive: true);
+        }
+    }
+
+    /// <summary>Runs the action script as CRIU 4.2 does: exec'd by its path, no arguments, the stage in CRTOOLS_SCRIPT_ACTION.</summary>
+    private static int RunScript(PagesVerdict verdict, string stage, out string stderr, bool withEnvironment = true)
+    {
+        var start = new ProcessStartInfo(verdict.ScriptPath) { RedirectStandardError = true, UseShellExecute = false };
+        start.Environment["CRTOOLS_SCRIPT_ACTION"] = stage;
+        foreach ((string name, string value) in withEnvironment ? verdict.Environment : new Dictionary<string, string>())
+        {
+            start.Environment[name] = value;
+        }
+
+        using Process script = Process.Start(start)!;
+        stderr = script.StandardError.ReadToEnd();
+        script.WaitForExit();
+        return script.ExitCode;
+    }
+
+    private static void FlipByte(string path, long offset)
+    {
+        using var file = new FileStream(path, FileMode.Open);
+        file.Position = offset;
+        int value = file.ReadByte();
+        file.Position--;
+        file.WriteByte((byte)(value ^ 1));
     }
 
     [TestMethod]

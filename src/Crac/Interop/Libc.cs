@@ -43,6 +43,7 @@ internal static partial class Libc
     public const int SIGHUP = 1;
     public const int SIGINT = 2;
     public const int SIGTERM = 15;
+    public const int SIGKILL = 9;
 
     public const int ESRCH = 3;
     public const int EPERM = 1;
@@ -127,6 +128,12 @@ internal static partial class Libc
 
     [LibraryImport(Library, SetLastError = true, StringMarshalling = StringMarshalling.Utf8)]
     public static partial int rename(string from, string to);
+
+    // access(2) mode; for root too it fails on a file system mounted noexec.
+    public const int X_OK = 1;
+
+    [LibraryImport(Library, SetLastError = true, StringMarshalling = StringMarshalling.Utf8)]
+    public static partial int access(string path, int mode);
 
     public const int SOL_SOCKET = 1;
     public const int IPPROTO_TCP = 6;

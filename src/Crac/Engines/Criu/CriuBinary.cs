@@ -113,8 +113,11 @@ internal sealed partial record CriuBinary(string Path, Version Version)
     /// Runs CRIU with an argument vector (never a shell string) and returns stdout and stderr
     /// together. A restore must not capture them: the restored process inherits CRIU's stdio,
     /// and would hold a capture pipe open for ever; it gives CRIU files instead (<paramref name="stdio"/>).
+    /// <paramref name="environment"/> is added to CRIU's (its action script reads it).
     /// </summary>
-    public static string Run(string path, IEnumerable<string> arguments, TimeSpan timeout, out int exitCode, StdioFiles? stdio = null, string? boundedLog = null)
+    public static string Run(
+        string path, IEnumerable<string> arguments, TimeSpan timeout, out int exitCode, StdioFiles? stdio = null, string? boundedLog = null,
+        IReadOnlyDictionary<string, string>? environment = null)
     {
         var start = new ProcessStartInfo(stdio is null ? path : "/bin/sh")
         {
@@ -138,6 +141,11 @@ internal sealed partial record CriuBinary(string Path, Version Version)
         foreach (string argument in arguments)
         {
             start.ArgumentList.Add(argument);
+        }
+
+        foreach ((string name, string value) in environment ?? new Dictionary<string, string>())
+        {
+            start.Environment[name] = value;
         }
 
         try

@@ -56,7 +56,9 @@ internal static class CriuCommandLine
     }
 
     // root: for an image that holds its own mount namespace, the directory its root mount is rebuilt on.
-    public static List<string> Restore(string directory, CriuSettings settings, bool detached, string pidFile, IEnumerable<string> inheritFds, string? root = null)
+    // actionScript: run by CRIU at each stage (PagesVerdict's, which holds the process until its pages are checked).
+    public static List<string> Restore(
+        string directory, CriuSettings settings, bool detached, string pidFile, IEnumerable<string> inheritFds, string? root = null, string? actionScript = null)
     {
         var arguments = new List<string>
         {
@@ -72,6 +74,12 @@ internal static class CriuCommandLine
         if (detached)
         {
             arguments.Add("--restore-detached");
+        }
+
+        if (actionScript is not null)
+        {
+            arguments.Add("--action-script");
+            arguments.Add(actionScript);
         }
 
         foreach (string inherit in inheritFds)

@@ -91,6 +91,10 @@ internal static class RestoreCommand
         // What checking the image against its manifest found.
         private ManifestCheck? _manifest;
 
+        // The memory pages' check running while CRIU restores, and what CRIU's environment needs for the action script that waits for it.
+        private ImageManifest.PagesCheck? _pagesDuringRestore;
+        private IReadOnlyDictionary<string, string>? _criuEnvironment;
+
         // Set once CRIU has brought the process back: from then on a failure is no reason to start cold.
         private bool _restored;
 
@@ -167,8 +171,10 @@ internal static class RestoreCommand
 
         private async Task<ReturnCode> RestoreCriuAsync(ImageMetadata metadata, CancellationToken cancellationToken)
         {
-            // Before CRIU reads anything: it trusts its images, and loops for minutes on a truncated one.
-            _manifest = ImageManifest.Verify(directory);
+            // Before CRIU reads anything: it trusts what it parses, and loops for minutes on a truncated
+            // file. The memory pages, which it only copies, are hashed from here on, while it restores.
+            _manifest = ImageManifest.VerifyBeforeRestore(directory, out ImageManifest.PagesCheck? pagesCheck);
+            using ImageManifest.PagesCheck? pages = pagesCheck;
             if (_manifest.Status == ManifestStatus.Changed)
             {
                 throw new ToolException(ReturnCode.ImageUnusable, $"Refusing to restore {directory}: {_manifest.Problem}");
@@ -215,25 +221,40 @@ internal static class RestoreCommand
             bool foreground = interactive;
             CriuSettings settings = metadata.Criu ?? new CriuSettings { ShellJob = true };
             string pidDirectory = Directory.CreateTempSubdirectory("dotnet-crac-restore-").FullName;
-            string pidFile = Path.Combine(pidDirectory, "pid");
-            List<string> criuArguments = CriuCommandLine.Restore(
-                directory, settings, detached: !foreground, pidFile, interactive ? [] : InheritedStdio(metadata),
-                // The image holds the mount namespace: CRIU rebuilds it on the root the process saw, this host's.
-                root: metadata.OwnMountNamespace ? "/" : null);
-
-            DateTimeOffset started = DateTimeOffset.UtcNow;
-            var stopwatch = Stopwatch.StartNew();
-            // A container's process sees its temp directory only once restored: it is woken over the channel.
-            Rendezvous? handOver = metadata.OwnMountNamespace && !metadata.SharedTemporaryDirectory ? null : LeaveHandOver(metadata, started);
+            Rendezvous? handOver = null;
             try
             {
+                // CRIU's action script holds the restored process until its pages are found intact (PagesVerdict).
+                PagesVerdict? verdict = pages is null ? null : PagesVerdict.Arm(pidDirectory, pages, RestoreTimeout);
+                if (pages is not null && verdict is null)
+                {
+                    // The temp directory is mounted noexec, so CRIU could not run the script: the pages are checked first.
+                    _manifest = await pages.Result.ConfigureAwait(false) with { DuringRestore = null };
+                    if (_manifest.Status == ManifestStatus.Changed)
+                    {
+                        throw new ToolException(ReturnCode.ImageUnusable, $"Refusing to restore {directory}: {_manifest.Problem}");
+                    }
+                }
+
+                _pagesDuringRestore = verdict is null ? null : pages;
+                _criuEnvironment = verdict?.Environment;
+                string pidFile = Path.Combine(pidDirectory, "pid");
+                List<string> criuArguments = CriuCommandLine.Restore(
+                    directory, settings, detached: !foreground, pidFile, interactive ? [] : InheritedStdio(metadata),
+                    // The image holds the mount namespace: CRIU rebuilds it on the root the process saw, this host's.
+                    root: metadata.OwnMountNamespace ? "/" : null, actionScript: verdict?.ScriptPath);
+
+                DateTimeOffset started = DateTimeOffset.UtcNow;
+                var stopwatch = Stopwatch.StartNew();
+                // A container's process sees its temp directory only once restored: it is woken over the channel.
+                handOver = metadata.OwnMountNamespace && !metadata.SharedTemporaryDirectory ? null : LeaveHandOver(metadata, started);
                 if (!foreground)
                 {
                     // A supervised process writes to our stdio (a container's log, the journal); a detached one never holds it.
                     _stdio = Supervise ? null : RouteStdio(metadata);
                     string output = Supervise
                         ? RunCriuAsSupervisor(criu, criuArguments, out int exitCode)
-                        : CriuBinary.Run(criu, criuArguments, RestoreTimeout, out exitCode, _stdio, Path.Combine(directory, CriuCommandLine.RestoreLog));
+                        : CriuBinary.Run(criu, criuArguments, RestoreTimeout, out exitCode, _stdio, Path.Combine(directory, CriuCommandLine.RestoreLog), _criuEnvironment);
                     double criuMilliseconds = stopwatch.Elapsed.TotalMilliseconds;
                     if (exitCode != 0)
                     {
@@ -241,11 +262,12 @@ internal static class RestoreCommand
                         throw RestoreFailed(criu, exitCode, output, metadata.Pid);
                     }
 
+                    int pid = ReadPid(pidFile) ?? metadata.Pid;
+                    await ConfirmPagesAsync(pid).ConfigureAwait(false);
                     _restored = true;
 
                     // The image's files are kept private while the restored process runs its after-restore, not before.
                     Task privacy = Task.Run(() => ImageDirectory.MakeFilesPrivate(directory), CancellationToken.None);
-                    int pid = ReadPid(pidFile) ?? metadata.Pid;
                     // From here on a signal to this supervisor is meant for the restored process.
                     using IDisposable? forwarding = Supervise ? SignalForwarding.To(pid) : null;
                     ReturnCode woken = handOver is not null
@@ -319,9 +341,7 @@ internal static class RestoreCommand
             string criu, List<string> criuArguments, string pidFile, ImageMetadata metadata, Rendezvous? handOver, DateTimeOffset started, Stopwatch stopwatch,
             CancellationToken cancellationToken)
         {
-            var start = new ProcessStartInfo(criu) { UseShellExecute = false };
-            criuArguments.ForEach(start.ArgumentList.Add);
-            using Process criuProcess = CriuBinary.StartPrivately(start);
+            using Process criuProcess = CriuBinary.StartPrivately(CriuStart(criu, criuArguments));
             string log = Path.Combine(directory, CriuCommandLine.RestoreLog);
             while (ReadPid(pidFile) is null && !criuProcess.HasExited)
             {
@@ -343,6 +363,7 @@ internal static class RestoreCommand
                 throw RestoreFailed(criu, criuProcess.ExitCode, string.Empty, metadata.Pid);
             }
 
+            await ConfirmPagesAsync(pid).ConfigureAwait(false);
             _restored = true;
             double criuMilliseconds = stopwatch.Elapsed.TotalMilliseconds;
             ReturnCode woken = handOver is not null
@@ -370,9 +391,7 @@ internal static class RestoreCommand
                 throw new ToolException(ReturnCode.UnknownError, $"Cannot supervise the restored process: prctl(PR_SET_CHILD_SUBREAPER) failed: {Libc.LastErrorMessage()}");
             }
 
-            var start = new ProcessStartInfo(criu) { UseShellExecute = false };
-            criuArguments.ForEach(start.ArgumentList.Add);
-            using Process criuProcess = CriuBinary.StartPrivately(start);
+            using Process criuProcess = CriuBinary.StartPrivately(CriuStart(criu, criuArguments));
             if (CriuBinary.WaitBounded(criuProcess, RestoreTimeout, Path.Combine(directory, CriuCommandLine.RestoreLog)) is { } stopped)
             {
                 criuProcess.Kill(entireProcessTree: true);
@@ -383,6 +402,41 @@ internal static class RestoreCommand
 
             exitCode = criuProcess.ExitCode;
             return string.Empty;
+        }
+
+        /// <summary>CRIU's argument vector, and its environment with what the action script reads.</summary>
+        private ProcessStartInfo CriuStart(string criu, List<string> criuArguments)
+        {
+            var start = new ProcessStartInfo(criu) { UseShellExecute = false };
+            criuArguments.ForEach(start.ArgumentList.Add);
+            foreach ((string name, string value) in _criuEnvironment ?? new Dictionary<string, string>())
+            {
+                start.Environment[name] = value;
+            }
+
+            return start;
+        }
+
+        /// <summary>
+        /// After CRIU restored the process: the pages' check its action script waited for goes into
+        /// the report. CRIU resumes the process only on a match, so any other verdict means the
+        /// script did not hold it, and it is killed.
+        /// </summary>
+        private async Task ConfirmPagesAsync(int pid)
+        {
+            if (_pagesDuringRestore is null)
+            {
+                return;
+            }
+
+            ManifestCheck check = await _pagesDuringRestore.Result.ConfigureAwait(false);
+            if (check.Status != ManifestStatus.Verified)
+            {
+                Libc.kill(pid, Libc.SIGKILL);
+                throw new ToolException(ReturnCode.ImageUnusable, $"Refusing to restore {directory}: {check.Problem}");
+            }
+
+            _manifest = check;
         }
 
         /// <summary>Waits for the restored process (our adopted child) to exit and passes its exit code on.</summary>
@@ -438,7 +492,10 @@ internal static class RestoreCommand
                 if (_manifest is { } manifest)
                 {
                     Console.Out.WriteLine(manifest.Status == ManifestStatus.Verified
-                        ? $"Image verified against its manifest: {manifest.Files} files, {Formatting.Size(manifest.Bytes)}, in {Formatting.Duration(manifest.Milliseconds)}."
+                        ? $"Image verified against its manifest: {manifest.Files} files, {Formatting.Size(manifest.Bytes)}, in {Formatting.Duration(manifest.Milliseconds)}" +
+                          (manifest.DuringRestore is { } pages
+                              ? $"; its memory pages ({Formatting.Size(pages.Bytes)}, {Formatting.Duration(pages.Milliseconds)} of that) were checked while CRIU restored, before the process resumed."
+                              : ".")
                         : $"Warning: {manifest.Problem}");
                 }
 
@@ -566,6 +623,12 @@ internal static class RestoreCommand
 
         private ToolException RestoreFailed(string criu, int exitCode, string output, int pid)
         {
+            // CRIU's action script refused to resume the process: its memory pages do not match the manifest.
+            if (_pagesDuringRestore?.Result is { IsCompletedSuccessfully: true, Result: { Status: ManifestStatus.Changed } changed })
+            {
+                return new ToolException(ReturnCode.ImageUnusable, $"Refusing to restore {directory}: {changed.Problem}");
+            }
+
             if (CriuBinary.ExplainFailure(criu) is { } unusable)
             {
                 return new ToolException(ReturnCode.CriuUnavailable, $"Cannot restore {directory}: {unusable}");
