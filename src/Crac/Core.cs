@@ -24,7 +24,7 @@ public static class Core
     /// asking the resources passes now: the configuration, the engine's preflight, the resource
     /// policies and every file descriptor (which this reads, so it is not free).
     /// </summary>
-    public static CracStatus Status => CracStatus.Capture(Readiness.Assess());
+    public static CracStatus Status => CracStatus.Capture(Readiness.Assess(Engines.CheckpointTrigger.Api));
 
     /// <summary>
     /// Checkpoints the process and returns once it is restored (or, for a failed checkpoint, once

@@ -283,6 +283,8 @@ public sealed class CriuTests
             int ticks = CracRun.Occurrences(ProcessRunner.ReadShared(output), "tick ");
             StringAssert.Contains(ProcessRunner.ReadShared(output), "This process is pid 1 of its pid namespace");
             StringAssert.Contains(ProcessRunner.ReadShared(output), "`dotnet crac run --pid-namespace shared`");
+            // The app's own status said so before it tried: a verdict that predicts the checkpoint.
+            StringAssert.Contains(ProcessRunner.ReadShared(output), "self-checkpoint status: ReadyLater: This process is pid 1 of its pid namespace");
             await ProcessRunner.WaitUntilAsync(() => CracRun.Occurrences(ProcessRunner.ReadShared(output), "tick ") > ticks, TimeSpan.FromSeconds(10), "the app to go on ticking");
             Assert.IsFalse(run.HasExited, "the app goes on after its failed checkpoint");
         }

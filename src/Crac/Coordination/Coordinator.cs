@@ -127,7 +127,7 @@ internal static class Coordinator
         }
 
         // The engine settles how it takes the image first: the fd checks judge by it.
-        EnginePlan plan = options.Engine.Preflight(options);
+        EnginePlan plan = options.Engine.Preflight(options, trigger);
         CheckpointScope scope = CheckpointScope.Enter(options.Limits, options.DryRun, cancellationToken);
         scope.Capabilities = plan.Capabilities;
         scope.OperatorPolicies = options.OperatorPolicies;

@@ -30,8 +30,9 @@ internal abstract class CheckpointEngine
     /// taking it. The coordinator asks after the before-checkpoint notifications, in dry runs too,
     /// and reports the problems with the resources' failures, so every problem shows at once; the
     /// plan then goes to <see cref="CheckpointAsync"/>, so nothing is resolved twice.
+    /// <paramref name="trigger"/> says who would take the image: the process itself, or the tool.
     /// </summary>
-    public virtual EnginePlan Preflight(ResolvedCheckpointOptions options) => EnginePlan.Empty;
+    public virtual EnginePlan Preflight(ResolvedCheckpointOptions options, CheckpointTrigger trigger) => EnginePlan.Empty;
 
     /// <summary>For a dry run: the command that would take the image, as it would run, or null for an engine that runs none.</summary>
     public virtual IReadOnlyList<string>? DescribeCommand(ResolvedCheckpointOptions options, EnginePlan plan, FdSummary summary) => null;

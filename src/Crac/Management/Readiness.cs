@@ -13,7 +13,9 @@ namespace Crac.Management;
 /// </summary>
 internal sealed record Readiness(Checkpointability Checkpointability, string? Reason, string Engine, int BlockingFds, string? PolicyError)
 {
-    public static Readiness Assess(PolicyText? operatorPolicies = null)
+    /// <param name="trigger">Who would take the image: the tool (<c>status</c>), or the process itself (<see cref="Core.Status"/>).</param>
+    /// <param name="operatorPolicies">The operator's policies for this checkpoint, if any.</param>
+    public static Readiness Assess(CheckpointTrigger trigger, PolicyText? operatorPolicies = null)
     {
         ResolvedCheckpointOptions options;
         try
@@ -34,7 +36,7 @@ internal sealed record Readiness(Checkpointability Checkpointability, string? Re
                 $"A checkpoint is in progress ({WireNames.Of(Coordinator.State.CurrentPhase ?? CheckpointPhase.Starting)}).", engine, 0, null);
         }
 
-        EnginePlan plan = options.Engine.Preflight(options);
+        EnginePlan plan = options.Engine.Preflight(options, trigger);
         PolicySet policies = PolicySet.Load(operatorPolicies);
 
         // Without the agent nothing checks descriptors at a checkpoint, so none can block one.

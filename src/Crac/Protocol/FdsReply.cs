@@ -28,7 +28,7 @@ internal sealed record FdsReply
         try
         {
             options = CheckpointSettings.Resolve(new CheckpointOptions { DryRun = true });
-            plan = options.Engine.Preflight(options);
+            plan = options.Engine.Preflight(options, CheckpointTrigger.Agent);
         }
         catch (ArgumentException)
         {

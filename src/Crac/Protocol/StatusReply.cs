@@ -1,5 +1,6 @@
 using System.Runtime.InteropServices;
 using System.Text.Json.Serialization;
+using Crac.Engines;
 using Crac.Management;
 
 namespace Crac.Protocol;
@@ -47,7 +48,7 @@ internal sealed record StatusReply
     /// <summary>The process's status now, in one call: the coordination state, and whether a checkpoint would pass.</summary>
     public static StatusReply Capture(string agentVersion)
     {
-        Readiness readiness = Readiness.Assess();
+        Readiness readiness = Readiness.Assess(CheckpointTrigger.Agent);
         CracStatus status = CracStatus.Capture(readiness);
         return new StatusReply
         {

@@ -115,6 +115,9 @@ Console.CancelKeyPress += (_, e) =>
 
 if (options.SelfCheckpoint)
 {
+    // What the app's own status predicts for the checkpoint it is about to take.
+    Crac.Management.CracStatus before = Core.Status;
+    Console.WriteLine($"self-checkpoint status: {before.Checkpointability}: {before.Reason}");
     try
     {
         await Core.CheckpointRestoreAsync();

@@ -38,7 +38,7 @@ internal sealed class CriuEngine : CheckpointEngine
         OptionSwitch.Auto => !keepRunning,
     };
 
-    public override EnginePlan Preflight(ResolvedCheckpointOptions options)
+    public override EnginePlan Preflight(ResolvedCheckpointOptions options, CheckpointTrigger trigger)
     {
         var problems = new List<Exception>();
         CriuSettings settings;
@@ -59,6 +59,15 @@ internal sealed class CriuEngine : CheckpointEngine
                 $"CRIU cannot dump process {Environment.ProcessId}: its session leader is outside its PID namespace (getsid reads 0), " +
                 "and CRIU only dumps a process whose session leader is inside it. Start the application in a session of its own: " +
                 "`setsid dotnet app.dll`, `dotnet crac run -- ...`, a systemd service, or a container runtime that makes the container's first process a session leader."));
+        }
+
+        if (trigger == CheckpointTrigger.Api && Environment.ProcessId == 1)
+        {
+            // Every process of a pid namespace descends from its pid 1, so the CRIU this process
+            // starts would be in the tree it dumps, which CRIU refuses ("The criu itself is within dumped tree").
+            problems.Add(new CriuException(
+                "This process is pid 1 of its pid namespace (a container's first process, or `dotnet crac run`'s default), and CRIU cannot dump the tree it runs in. " +
+                "Checkpoint it from outside, with `dotnet crac checkpoint <pid>` on the host or in a sidecar, or start it with `dotnet crac run --pid-namespace shared`."));
         }
 
         return new CriuPlan(problems, settings, CracSettings.NullIfEmpty(options.EngineOptions.GetString("criu-path")));
@@ -145,15 +154,6 @@ internal sealed class CriuEngine : CheckpointEngine
         ResolvedCheckpointOptions options = request.Options;
         string directory = options.ImageDirectory!;
         CriuSettings settings = plan.Settings.ForDump(request.FdSummary);
-        if (Environment.ProcessId == 1)
-        {
-            // Every process of a pid namespace descends from its pid 1, so the CRIU this process
-            // starts would be in the tree it dumps, which CRIU refuses ("The criu itself is within dumped tree").
-            return EngineResult.Failed(new CriuException(
-                "This process is pid 1 of its pid namespace (a container's first process, or `dotnet crac run`'s default), and CRIU cannot dump the tree it runs in. " +
-                "Checkpoint it from outside, with `dotnet crac checkpoint <pid>` on the host or in a sidecar, or start it with `dotnet crac run --pid-namespace shared`."), directory);
-        }
-
         CriuBinary criu;
         try
         {
