@@ -45,6 +45,14 @@ public sealed class ImageManifestTests
     }
 
     [TestMethod]
+    public void TheManifestIsPlainJsonWithoutAByteOrderMark()
+    {
+        // jq and Python's json refuse a byte-order mark; operators read images with them.
+        byte[] manifest = File.ReadAllBytes(Path.Combine(_image, ImageManifest.FileName));
+        Assert.AreEqual((byte)'{', manifest[0], $"the manifest starts with 0x{manifest[0]:x2}, not '{{'");
+    }
+
+    [TestMethod]
     public void ATruncatedFileIsRefusedBySizeNamingIt()
     {
         using (var file = new FileStream(Path.Combine(_image, "pages-1.img"), FileMode.Open))
