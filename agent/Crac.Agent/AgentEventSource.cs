@@ -72,6 +72,9 @@ internal sealed class AgentEventSource : EventSource
         }
     }
 
+    /// <summary>Runs the dispatcher's work for a status request once, answering nobody (see AgentHost.WarmUp).</summary>
+    internal void WarmUp() => _dispatcher.WarmUp();
+
     protected override void OnEventCommand(EventCommandEventArgs command)
     {
         if (command.Command != EventCommand.Enable)

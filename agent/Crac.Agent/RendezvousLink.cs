@@ -1,5 +1,6 @@
 using Crac.Coordination;
 using Crac.Engines;
+using Crac.Engines.Criu;
 using Crac.Protocol;
 
 namespace Crac.Agent;
@@ -60,6 +61,18 @@ internal static class RendezvousLink
         {
             // A malformed file is ignored: the tool's own wait ends it, and the channel still works.
         }
+    }
+
+    /// <summary>
+    /// Parking, without a checkpoint: the parked state's JSON for <paramref name="sample"/>, and the
+    /// restore hand-over's. Their first run is mostly JIT compilation, tens of ms between the process
+    /// being ready and the tool learning it (see AgentHost.WarmUp).
+    /// </summary>
+    public static void WarmUp(DumpInstructions sample)
+    {
+        WarmRestoreRead();
+        _ = System.Text.Json.JsonSerializer.SerializeToUtf8Bytes(
+            new OutcomeReply { State = CheckpointState.WaitingForDump, Phase = CheckpointPhase.WaitingForDump, Dump = sample }, CracJsonContext.Default.OutcomeReply);
     }
 
     /// <summary>

@@ -1,4 +1,8 @@
 using System.Text.Json;
+using Crac.Coordination;
+using Crac.Engines;
+using Crac.Engines.Criu;
+using Crac.FileDescriptors;
 using Crac.Protocol;
 
 namespace Crac.Agent;
@@ -13,6 +17,31 @@ internal sealed class RequestDispatcher(AgentEventSource events)
     private readonly AgentCommandTable _handlers = AgentHandlers.Create(events);
     private readonly Dictionary<string, AgentReply> _replies = new(StringComparer.Ordinal);
     private readonly Queue<string> _replyOrder = new();
+
+    /// <summary>
+    /// The status command's work, and the resolution and preflight of a checkpoint's options for
+    /// each engine, with nothing sent: the first checkpoint then finds this code compiled.
+    /// </summary>
+    public void WarmUp()
+    {
+        _ = _handlers.Invoke(AgentCommands.Status.Name, "{}");
+        foreach (CheckpointEngine engine in CheckpointEngines.All)
+        {
+            ResolvedCheckpointOptions options = CheckpointSettings.Resolve(new CheckpointOptions { Engine = engine.Name, DryRun = true });
+            if (options.Engine.Preflight(options, CheckpointTrigger.Agent) is CriuPlan criu)
+            {
+                // What the process hands the tool when it parks, for no image: its description and JSON.
+                RendezvousLink.WarmUp(new DumpInstructions
+                {
+                    ImageDirectory = Path.GetTempPath(),
+                    KeepRunning = false,
+                    Settings = criu.Settings.ForDump(FdSummary.Unknown),
+                    DumpTimeout = options.Limits.DumpTimeout,
+                    Metadata = ImageMetadata.Capture(engine.Name, Coordinator.State.Generation, criuVersion: null) with { Limits = options.Limits },
+                });
+            }
+        }
+    }
 
     public void Dispatch(IDictionary<string, string?> arguments)
     {

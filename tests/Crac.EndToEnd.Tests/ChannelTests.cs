@@ -113,6 +113,9 @@ public sealed class ChannelTests
     public async Task ASessionLeftOpenByADeadClientIsClosedAndTheAppStaysHealthy()
     {
         using SampleProcess app = await SampleProcess.StartAsync();
+        // The agent is up (it starts on a thread of its own), so the dead client's request reaches it.
+        Assert.AreEqual(0, (await ToolRun.RunAsync("status", app.Pid.ToString())).ExitCode);
+        await ProcessRunner.WaitUntilAsync(() => DiagnosticsSocket.CountConnections(app.Pid) == 0, TimeSpan.FromSeconds(5), "the status session to be closed");
         var arguments = new Dictionary<string, string>
         {
             [AgentProtocol.ArgumentKeys.Version] = AgentProtocol.Encode("1"),
@@ -122,12 +125,17 @@ public sealed class ChannelTests
         };
         var provider = new EventPipeProvider(AgentProtocol.ProviderName, EventLevel.Informational, (long)AgentProtocol.Keywords.Reply, arguments);
 
-        // Dispose without Stop: what a killed client leaves behind.
+        // The connection closed without a stop: what a killed client leaves behind. (The session's
+        // Dispose would send a stop first; a stop within a millisecond of the start can itself leave
+        // the runtime's end open, a runtime race this test is not about.)
         EventPipeSession session = new DiagnosticsClient(app.Pid).StartEventPipeSession([provider], requestRundown: false, circularBufferMB: 1);
         Assert.AreEqual(1, DiagnosticsSocket.CountSessions(app.Pid));
-        session.Dispose();
+        session.EventStream.Dispose();
+        Assert.AreEqual(0, DiagnosticsSocket.CountSessions(app.Pid), "a connection whose client hung up is no session CRIU refuses");
+        Assert.AreEqual(1, DiagnosticsSocket.CountConnections(app.Pid), "the runtime has not noticed yet");
 
-        await ProcessRunner.WaitUntilAsync(() => DiagnosticsSocket.CountSessions(app.Pid) == 0, TimeSpan.FromSeconds(10),
+        // The runtime's end stays open until it notices the client is gone; the agent makes it notice.
+        await ProcessRunner.WaitUntilAsync(() => DiagnosticsSocket.CountConnections(app.Pid) == 0, TimeSpan.FromSeconds(10),
             () => $"the dead session to be closed:{ProcessRunner.DescribeDescriptors(app.Pid)}\n--- unix sockets\n{string.Join('\n', Crac.Interop.Procfs.ReadUnixSockets(app.Pid).Where(s => s.Path?.Contains("dotnet-diagnostic") == true))}\n--- output\n{app.Output}");
         Assert.AreEqual(0, (await ToolRun.RunAsync("checkpoint", app.Pid.ToString())).ExitCode);
     }
@@ -142,7 +150,7 @@ public sealed class ChannelTests
         Thread.Sleep(300);
         tool.Kill(entireProcessTree: true);
 
-        await ProcessRunner.WaitUntilAsync(() => DiagnosticsSocket.CountSessions(app.Pid) == 0, TimeSpan.FromSeconds(10), "the killed tool's session to be closed");
+        await ProcessRunner.WaitUntilAsync(() => DiagnosticsSocket.CountConnections(app.Pid) == 0, TimeSpan.FromSeconds(10), "the killed tool's session to be closed");
         await ProcessRunner.WaitUntilAsync(() => app.Output.Contains("resource-1: after restore"), TimeSpan.FromSeconds(20), "the checkpoint to finish without the tool");
         ToolResult status = await ToolRun.RunAsync("status", app.Pid.ToString());
         StringAssert.Contains(status.Stdout, "Last checkpoint:      restored");

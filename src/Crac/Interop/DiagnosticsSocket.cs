@@ -31,15 +31,30 @@ internal static class DiagnosticsSocket
 
     /// <summary>
     /// The diagnostics sessions open in a process now: its connected unix sockets on its
-    /// diagnostics path. CRIU cannot dump a process with one ("External socket is used").
+    /// diagnostics path whose client is still there. CRIU cannot dump a process with one
+    /// ("External socket is used"). A connection whose client has hung up (a tool that sent its
+    /// stop and closed, while the runtime still finishes the session) CRIU dumps, and restores
+    /// closed, so it does not count, where it can be told (<see cref="ForeignSocket.PeerHasHungUp"/>).
     /// </summary>
-    public static int CountSessions(int pid)
+    public static int CountSessions(int pid) => ConnectedDescriptors(pid).Count(fd => ForeignSocket.PeerHasHungUp(pid, fd) != true);
+
+    /// <summary>Every connection the process's runtime still holds on its diagnostics path, whether or not its client is still there.</summary>
+    public static int CountConnections(int pid) => ConnectedDescriptors(pid).Count();
+
+    /// <summary>The fds of the process's connected unix sockets on its diagnostics path.</summary>
+    private static IEnumerable<int> ConnectedDescriptors(int pid)
     {
-        HashSet<ulong>? held = Procfs.ReadSocketInodes(pid);
+        Dictionary<ulong, int>? held = Procfs.ReadSocketDescriptors(pid);
+        if (held is null)
+        {
+            return [];
+        }
+
         int ownPid = Procfs.ReadNamespacePid(pid);   // a process in a container names its socket by its pid there
-        return held is null
-            ? 0
-            : Procfs.ReadUnixSockets(pid).Count(socket => socket.IsConnected && held.Contains(socket.Inode) && BelongsTo(socket.Path, ownPid));
+        return Procfs.ReadUnixSockets(pid)
+            .Where(socket => socket.IsConnected && BelongsTo(socket.Path, ownPid) && held.ContainsKey(socket.Inode))
+            .Select(socket => held[socket.Inode])
+            .ToList();
     }
 
     /// <summary>

@@ -176,6 +176,33 @@ internal static partial class Libc
     [LibraryImport(Library, SetLastError = true)]
     public static partial int malloc_trim(nuint pad);
 
+    // ioctl(2) on a socket: the bytes written to it that the other end has not yet read.
+    public const nuint SIOCOUTQ = 0x5411;
+
+    [LibraryImport(Library, SetLastError = true)]
+    public static unsafe partial int ioctl(int fd, nuint request, int* value);
+
+    // pidfd_open(2) and pidfd_getfd(2), by number (the same on every architecture since Linux 5.6;
+    // glibc wraps them only from 2.36).
+    public const long SYS_pidfd_open = 434;
+    public const long SYS_pidfd_getfd = 438;
+
+    [LibraryImport(Library, SetLastError = true)]
+    public static partial long syscall(long number, long argument1, long argument2, long argument3);
+
+    public const short POLLHUP = 0x10;
+
+    [StructLayout(LayoutKind.Sequential)]
+    public struct PollFd
+    {
+        public int Fd;
+        public short Events;
+        public short ReturnedEvents;
+    }
+
+    [LibraryImport(Library, SetLastError = true)]
+    public static unsafe partial int poll(PollFd* descriptors, nuint count, int timeoutMilliseconds);
+
     /// <summary>Linux's struct statx: the same layout on every architecture, unlike struct stat.</summary>
     [StructLayout(LayoutKind.Sequential)]
     public struct StatX

@@ -87,22 +87,26 @@ internal static class Procfs
     }
 
     /// <summary>The inodes of every socket the process holds, or null when its fds cannot be read.</summary>
-    public static HashSet<ulong>? ReadSocketInodes(int pid)
+    public static HashSet<ulong>? ReadSocketInodes(int pid) => ReadSocketDescriptors(pid)?.Keys.ToHashSet();
+
+    /// <summary>Every socket the process holds, by inode, with one fd that holds it; null when its fds cannot be read.</summary>
+    public static Dictionary<ulong, int>? ReadSocketDescriptors(int pid)
     {
         try
         {
-            var inodes = new HashSet<ulong>();
+            var sockets = new Dictionary<ulong, int>();
             foreach (string fd in Directory.EnumerateFileSystemEntries($"/proc/{pid}/fd"))
             {
                 string? target = new FileInfo(fd).LinkTarget;
                 if (target is not null && target.StartsWith("socket:[", StringComparison.Ordinal)
-                    && ulong.TryParse(target.AsSpan(8, target.Length - 9), NumberStyles.None, CultureInfo.InvariantCulture, out ulong inode))
+                    && ulong.TryParse(target.AsSpan(8, target.Length - 9), NumberStyles.None, CultureInfo.InvariantCulture, out ulong inode)
+                    && int.TryParse(Path.GetFileName(fd), NumberStyles.None, CultureInfo.InvariantCulture, out int number))
                 {
-                    inodes.Add(inode);
+                    sockets.TryAdd(inode, number);
                 }
             }
 
-            return inodes;
+            return sockets;
         }
         catch (Exception exception) when (exception is IOException or UnauthorizedAccessException)
         {

@@ -14,12 +14,6 @@ namespace Crac.Runtime;
 /// </summary>
 internal static class ProfilerAttach
 {
-    private const byte ProfilerCommandSet = 0x03;
-    private const byte AttachProfilerCommand = 0x01;
-    private const byte ServerCommandSet = 0xFF;
-    private const byte ServerOk = 0x00;
-    private const int HeaderSize = 20;
-    private static readonly byte[] Magic = "DOTNET_IPC_V1\0"u8.ToArray();
 
     /// <summary>Attaches the profiler at <paramref name="path"/>; returns the runtime's HRESULT (0 when attached).</summary>
     /// <exception cref="IOException">The diagnostics server cannot be reached (DOTNET_EnableDiagnostics=0) or answered something else.</exception>
@@ -35,7 +29,7 @@ internal static class ProfilerAttach
         socket.Connect(new UnixDomainSocketEndPoint(socketPath));
         socket.Send(message);
 
-        byte[] reply = new byte[HeaderSize + 4];
+        byte[] reply = new byte[DiagnosticsIpc.HeaderSize + 4];
         int received = 0;
         while (received < reply.Length)
         {
@@ -48,35 +42,24 @@ internal static class ProfilerAttach
             received += read;
         }
 
-        if (!reply.AsSpan(0, Magic.Length).SequenceEqual(Magic) || reply[16] != ServerCommandSet)
+        if (!DiagnosticsIpc.IsServerResponse(reply))
         {
             throw new IOException("the diagnostics server answered AttachProfiler with a message that is not a server response.");
         }
 
         // OK carries the HRESULT of the attach (0); Error carries the failure's HRESULT.
-        int hresult = BinaryPrimitives.ReadInt32LittleEndian(reply.AsSpan(HeaderSize));
-        return reply[17] == ServerOk ? hresult : (hresult == 0 ? unchecked((int)0x80004005) : hresult);
+        int hresult = BinaryPrimitives.ReadInt32LittleEndian(reply.AsSpan(DiagnosticsIpc.HeaderSize));
+        return reply[17] == DiagnosticsIpc.ServerOk ? hresult : (hresult == 0 ? unchecked((int)0x80004005) : hresult);
     }
 
     /// <summary>The header, then: timeout in seconds, the CLSID, the path (length with the NUL, UTF-16), no client data.</summary>
     internal static byte[] Build(Guid clsid, string path, uint timeoutSeconds)
     {
         byte[] pathBytes = Encoding.Unicode.GetBytes(path + "\0");
-        int size = HeaderSize + 4 + 16 + 4 + pathBytes.Length + 4;
-        if (size > ushort.MaxValue)
-        {
-            throw new ArgumentException($"the profiler path is too long for one diagnostics message: {path}", nameof(path));
-        }
-
-        byte[] message = new byte[size];
-        Span<byte> span = message;
-        Magic.CopyTo(span);
-        BinaryPrimitives.WriteUInt16LittleEndian(span[14..], (ushort)size);
-        span[16] = ProfilerCommandSet;
-        span[17] = AttachProfilerCommand;
-        int offset = HeaderSize;
-        BinaryPrimitives.WriteUInt32LittleEndian(span[offset..], timeoutSeconds);
-        offset += 4;
+        byte[] payload = new byte[4 + 16 + 4 + pathBytes.Length + 4];
+        Span<byte> span = payload;
+        BinaryPrimitives.WriteUInt32LittleEndian(span, timeoutSeconds);
+        int offset = 4;
         clsid.TryWriteBytes(span[offset..]);
         offset += 16;
         BinaryPrimitives.WriteUInt32LittleEndian(span[offset..], (uint)(path.Length + 1));
@@ -84,7 +67,14 @@ internal static class ProfilerAttach
         pathBytes.CopyTo(span[offset..]);
         offset += pathBytes.Length;
         BinaryPrimitives.WriteUInt32LittleEndian(span[offset..], 0);
-        return message;
+        try
+        {
+            return DiagnosticsIpc.Message(DiagnosticsIpc.ProfilerCommandSet, DiagnosticsIpc.AttachProfilerCommand, payload);
+        }
+        catch (ArgumentException)
+        {
+            throw new ArgumentException($"the profiler path is too long for one diagnostics message: {path}", nameof(path));
+        }
     }
 
     /// <summary>The diagnostics socket this process listens on (a stale file of an earlier process with this pid is not it).</summary>

@@ -114,15 +114,19 @@ internal sealed class RandomGenerators : IResource
     /// </summary>
     private string? LayoutProblem()
     {
-        if (_layoutChecked)
+        if (Volatile.Read(ref _layoutChecked))
         {
             return _layoutProblem;
         }
 
-        _layoutChecked = true;
+        // Published in this order: a thread that sees it checked sees its result (the warm-up may race a checkpoint).
         _layoutProblem = CheckLayout();
+        Volatile.Write(ref _layoutChecked, true);
         return _layoutProblem;
     }
+
+    /// <summary>Checks the layout ahead of the first checkpoint (reflection is slow the first time).</summary>
+    public void WarmUp() => LayoutProblem();
 
     [UnconditionalSuppressMessage("Trimming", "IL2077", Justification = "Random's private nested types live in CoreLib, which is never trimmed under the JIT this runs on; a missing one is reported, not used.")]
     [UnconditionalSuppressMessage("Trimming", "IL2026", Justification = "As above.")]

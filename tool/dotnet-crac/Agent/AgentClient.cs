@@ -19,11 +19,9 @@ internal sealed class AgentClient(TargetProcess target)
     /// <summary>How long a reply may take. Commands are answered inline, so a reply normally arrives in milliseconds.</summary>
     public static readonly TimeSpan DefaultReplyTimeout = TimeSpan.FromSeconds(5);
 
-    // The stop command is written as soon as its unix socket connects, which completes at once;
-    // the client then waits about 100 ms for the runtime's answer, which nobody needs. The grace
-    // covers a slow connect; a stop lost even so is closed by the agent's SessionReaper.
-    private static readonly TimeSpan StopGrace = TimeSpan.FromMilliseconds(5);
     private static readonly TimeSpan FirstAttemptTimeout = TimeSpan.FromSeconds(1);
+
+    private HeldSession? _held;
 
     public TargetProcess Target { get; } = target;
 
@@ -36,8 +34,27 @@ internal sealed class AgentClient(TargetProcess target)
     public Task<FdsReply> FdsAsync(FdsRequest request, CancellationToken cancellationToken) =>
         SendAsync(AgentCommands.Fds, request, cancellationToken);
 
-    public Task<CheckpointReply> CheckpointAsync(CheckpointRequest request, CancellationToken cancellationToken) =>
-        SendAsync(AgentCommands.Checkpoint, request, cancellationToken);
+    /// <param name="holdSession">
+    /// Keep the request's session open, idle, until <see cref="HangUp"/>. The runtime serves one
+    /// diagnostics command at a time, and a stop holds it about 100 ms (FACTS.md): stopped at once,
+    /// the session would delay what the process asks of its own runtime while it gets ready (the
+    /// heap walker's attach). Hung up once the process has parked, it costs the dump nothing.
+    /// </param>
+    public async Task<CheckpointReply> CheckpointAsync(CheckpointRequest request, bool holdSession, CancellationToken cancellationToken)
+    {
+        AgentReply reply = await SendRawAsync(AgentCommands.Checkpoint.Name, AgentCommands.Checkpoint.SerializeRequest(request), DefaultReplyTimeout, cancellationToken,
+            retry: true, holdSession: holdSession).ConfigureAwait(false);
+        return Validate(AgentCommands.Checkpoint, reply);
+    }
+
+    /// <summary>Stops and hangs up the session a request was told to hold, if any.</summary>
+    public void HangUp()
+    {
+        if (Interlocked.Exchange(ref _held, null) is { } held)
+        {
+            StopAndHangUp(held.Endpoint, held.Session);
+        }
+    }
 
     public Task<OutcomeReply> OutcomeAsync(string checkpointId, CancellationToken cancellationToken) =>
         SendAsync(AgentCommands.Outcome, new OutcomeRequest(checkpointId), cancellationToken);
@@ -84,12 +101,14 @@ internal sealed class AgentClient(TargetProcess target)
     /// reply (see <see cref="AgentCommand.Idempotent"/>), so a checkpoint is never started twice.
     /// </param>
     public async Task<AgentReply> SendRawAsync(
-        string command, string payload, TimeSpan replyTimeout, CancellationToken cancellationToken, bool retry = false, int protocolVersion = AgentProtocol.Version)
+        string command, string payload, TimeSpan replyTimeout, CancellationToken cancellationToken, bool retry = false, int protocolVersion = AgentProtocol.Version,
+        bool holdSession = false)
     {
         string requestId = AgentProtocol.NewRequestId();
         if (retry && replyTimeout > FirstAttemptTimeout * 2)
         {
-            AgentReply? early = await SendOnceAsync(requestId, command, payload, FirstAttemptTimeout, finalAttempt: false, protocolVersion, cancellationToken).ConfigureAwait(false);
+            AgentReply? early = await SendOnceAsync(requestId, command, payload, FirstAttemptTimeout, finalAttempt: false, protocolVersion, holdSession, cancellationToken)
+                .ConfigureAwait(false);
             if (early is not null)
             {
                 return early;
@@ -98,12 +117,12 @@ internal sealed class AgentClient(TargetProcess target)
             replyTimeout -= FirstAttemptTimeout;
         }
 
-        return (await SendOnceAsync(requestId, command, payload, replyTimeout, finalAttempt: true, protocolVersion, cancellationToken).ConfigureAwait(false))!;
+        return (await SendOnceAsync(requestId, command, payload, replyTimeout, finalAttempt: true, protocolVersion, holdSession, cancellationToken).ConfigureAwait(false))!;
     }
 
     /// <returns>The reply, or null when none came and this is not the final attempt.</returns>
     private async Task<AgentReply?> SendOnceAsync(
-        string requestId, string command, string payload, TimeSpan replyTimeout, bool finalAttempt, int protocolVersion, CancellationToken cancellationToken)
+        string requestId, string command, string payload, TimeSpan replyTimeout, bool finalAttempt, int protocolVersion, bool holdSession, CancellationToken cancellationToken)
     {
         var arguments = new Dictionary<string, string>
         {
@@ -119,9 +138,11 @@ internal sealed class AgentClient(TargetProcess target)
         }
 
         var provider = new EventPipeProvider(AgentProtocol.ProviderName, EventLevel.Informational, (long)AgentProtocol.Keywords.Reply, arguments);
-        EventPipeSession session = await StartSessionAsync(provider, command, cancellationToken).ConfigureAwait(false);
+        var endpoint = DiagnosticsEndpoint.For(Target);
+        EventPipeSession session = await StartSessionAsync(endpoint, provider, command, cancellationToken).ConfigureAwait(false);
         var assembler = new ReplyAssembler(requestId);
         Task processing = Task.Run(() => ReadReplies(session, assembler), CancellationToken.None);
+        bool held = false;
         try
         {
             Task finished = await Task.WhenAny(assembler.Completion, processing, Task.Delay(replyTimeout, cancellationToken)).ConfigureAwait(false);
@@ -134,6 +155,13 @@ internal sealed class AgentClient(TargetProcess target)
                     throw new ToolException(ReturnCode.ProtocolMismatch,
                         $"The agent in process {Target.Display} speaks protocol {reply.ProtocolVersion}; this dotnet-crac speaks {AgentProtocol.Version}. " +
                         "Use the dotnet-crac tool of the same version as the agent (the Crac package or the tool that launched the process).");
+                }
+
+                if (holdSession && reply.Error is null)
+                {
+                    HangUp();
+                    _held = new HeldSession(endpoint, session);
+                    held = true;
                 }
 
                 return reply;
@@ -162,17 +190,19 @@ internal sealed class AgentClient(TargetProcess target)
         }
         finally
         {
-            await StopAsync(session).ConfigureAwait(false);
-            session.Dispose();
+            if (!held)
+            {
+                StopAndHangUp(endpoint, session);
+            }
         }
     }
 
-    private async Task<EventPipeSession> StartSessionAsync(EventPipeProvider provider, string command, CancellationToken cancellationToken)
+    private async Task<EventPipeSession> StartSessionAsync(
+        DiagnosticsEndpoint endpoint, EventPipeProvider provider, string command, CancellationToken cancellationToken)
     {
         try
         {
-            DiagnosticsClient client = DiagnosticsEndpoint.Connect(Target);
-            return await client.StartEventPipeSessionAsync([provider], requestRundown: false, circularBufferMB: 1, cancellationToken).ConfigureAwait(false);
+            return await endpoint.Client.StartEventPipeSessionAsync([provider], requestRundown: false, circularBufferMB: 1, cancellationToken).ConfigureAwait(false);
         }
         catch (Exception exception) when (IsPermissionDenied(exception))
         {
@@ -197,6 +227,8 @@ internal sealed class AgentClient(TargetProcess target)
         || exception is SocketException { SocketErrorCode: SocketError.AccessDenied }
         || exception.InnerException is { } inner && IsPermissionDenied(inner);
 
+    private sealed record HeldSession(DiagnosticsEndpoint Endpoint, EventPipeSession Session);
+
     private static void ReadReplies(EventPipeSession session, ReplyAssembler assembler)
     {
         using var source = new EventPipeEventSource(session.EventStream);
@@ -217,22 +249,17 @@ internal sealed class AgentClient(TargetProcess target)
 
     /// <summary>
     /// Stops the session, even when cancelled: without the stop command the provider stays enabled
-    /// in the target. The runtime answers the command only after its next buffer flush, about
-    /// 100 ms later, and stops the session whether or not anyone still waits for that answer: so
-    /// this waits just long enough for the command to be sent.
+    /// in the target. The tool hangs up as soon as the runtime has read it (see
+    /// <see cref="DiagnosticsEndpoint.StopAndHangUp"/>); a stop lost even so (the target went away,
+    /// or never read it) is closed by the agent's SessionReaper.
     /// </summary>
-    private static async Task StopAsync(EventPipeSession session)
+    private static void StopAndHangUp(DiagnosticsEndpoint endpoint, EventPipeSession session)
     {
         try
         {
-            await session.StopAsync(CancellationToken.None).WaitAsync(StopGrace).ConfigureAwait(false);
+            endpoint.StopAndHangUp(session);
         }
-        catch (TimeoutException)
-        {
-            // Sent and being processed; see above.
-        }
-        catch (Exception exception) when (exception is ServerNotAvailableException or IOException or EndOfStreamException
-                                              or ObjectDisposedException or ServerErrorException or SocketException)
+        catch (Exception exception) when (exception is IOException or ObjectDisposedException or ServerErrorException)
         {
             // The target went away; there is nothing left to stop.
         }

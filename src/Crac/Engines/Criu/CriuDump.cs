@@ -13,7 +13,7 @@ internal static class CriuDump
     private const string ExitFile = "criu-exit";
     private const string OutputFile = "criu-output.log";
 
-    // The tool's own last session closes in about 100 ms (the runtime's flush).
+    // The tool hangs up its own sessions at once; another client's stopped session closes in about 100 ms (the runtime's flush).
     private static readonly TimeSpan SessionCloseWait = TimeSpan.FromSeconds(3);
 
     /// <summary>Makes the image directory and writes the image's metadata, before CRIU runs.</summary>

@@ -107,13 +107,16 @@ internal static class CheckpointCommand
             }
             finally
             {
+                client.HangUp();
                 rendezvous?.Remove();
             }
         }
 
         private async Task<ReturnCode> ExecuteAsync(Rendezvous? rendezvous, string? rendezvousSeen, CancellationToken cancellationToken)
         {
-            CheckpointReply accepted = await client.CheckpointAsync(request with { Rendezvous = rendezvousSeen }, cancellationToken).ConfigureAwait(false);
+            // With a rendezvous, the request's session stays open until the process parks (see CheckpointAsync).
+            CheckpointReply accepted = await client.CheckpointAsync(request with { Rendezvous = rendezvousSeen }, holdSession: rendezvous is not null, cancellationToken)
+                .ConfigureAwait(false);
             CheckpointLimits limits = accepted.Limits;
             using var progress = new Progress(quiet: format == OutputFormat.Json);
             progress.Report($"Checkpoint {accepted.CheckpointId} of process {Target.Display} accepted ({accepted.Engine} engine, timeout {CracSettings.FormatTimeout(limits.ResourceTimeout)})");
@@ -138,6 +141,11 @@ internal static class CheckpointCommand
                 }
 
                 OutcomeReply outcome = await NextOutcomeAsync(rendezvous, accepted.CheckpointId, cancellationToken).ConfigureAwait(false);
+                if (outcome.State != CheckpointState.Running)
+                {
+                    client.HangUp();
+                }
+
                 switch (outcome.State)
                 {
                     case CheckpointState.Done:
