@@ -65,8 +65,9 @@ internal static class AgentHost
     /// restore hand-over's, the Random layout check and the machine's snapshot. Their first run is
     /// mostly JIT compilation (about 150 ms on the first checkpoint's path here). Each is what a
     /// checkpoint or `dotnet crac status` does anyway, with no side effect. The heap walker's
-    /// attach is not among them: a profiler attached while a tool's session starts or stops can
-    /// leave that session open after its client has gone (seen here, about 1 run in 8).
+    /// attach is not among them: it is a command to the process's own diagnostics server, which
+    /// serves one client at a time, so it would compete with a tool's first requests; in
+    /// before-checkpoint it does not wait, as the tool holds its request session open until then.
     /// </summary>
     private static void WarmUp()
     {
