@@ -28,10 +28,17 @@ internal static class CpuFeatures
     };
 
     /// <summary>The instruction sets the image needs that this CPU lacks (empty when it can restore).</summary>
-    public static IReadOnlyList<string> Missing(IEnumerable<string> required, ISet<string>? hostFlags = null)
+    /// <remarks>
+    /// A set is present when this process's runtime reports it (the same CPUID reading the image's list came from)
+    /// or /proc/cpuinfo shows its flag (for a tool told to avoid a set, or compiled ahead of time). Either alone
+    /// is wrong somewhere: a hypervisor can hide a flag from cpuinfo that CPUID reports (no "abm" for LZCNT on an
+    /// AMD EPYC guest, seen here, so an image refused on the host that made it).
+    /// </remarks>
+    public static IReadOnlyList<string> Missing(IEnumerable<string> required, ISet<string>? hostFlags = null, IReadOnlyCollection<string>? hostSets = null)
     {
         hostFlags ??= Interop.Procfs.ReadCpuFlags();
-        return required.Where(set => CpuInfoFlags.TryGetValue(set, out string? flag) && !hostFlags.Contains(flag)).ToArray();
+        hostSets ??= ImageMetadata.UsableInstructionSets();
+        return required.Where(set => !hostSets.Contains(set) && CpuInfoFlags.TryGetValue(set, out string? flag) && !hostFlags.Contains(flag)).ToArray();
     }
 
     public static string MissingMessage(IReadOnlyList<string> missing)
