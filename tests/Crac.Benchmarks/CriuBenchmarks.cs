@@ -97,11 +97,11 @@ internal static class CriuBenchmarks
     }
 
     /// <summary>`dotnet crac restore`: the time to the app's first 200, and to the tool's exit.</summary>
-    public static (double FirstResponse, double ToolEnd) ToolRestore(string image, int port, string log)
+    public static (double FirstResponse, double ToolEnd) ToolRestore(string image, int port, string log, params string[] options)
     {
         Process? tool = null;
         var stopwatch = Stopwatch.StartNew();
-        double firstResponse = TimeToFirstResponse(port, () => tool = Apps.Start(Apps.Tool, ["restore", image], log));
+        double firstResponse = TimeToFirstResponse(port, () => tool = Apps.Start(Apps.Tool, ["restore", image, .. options], log));
         tool!.WaitForExit();
         double end = stopwatch.Elapsed.TotalMilliseconds;
         return tool.ExitCode == 0 ? (firstResponse, end) : throw new InvalidOperationException($"dotnet crac restore failed: {File.ReadAllText(log)}");

@@ -1,4 +1,5 @@
 using System.Diagnostics;
+using System.Text.RegularExpressions;
 using Crac.EndToEnd.Tests.Infrastructure;
 
 namespace Crac.EndToEnd.Tests;
@@ -37,7 +38,7 @@ public sealed class PackagingTests
     {
         string tools = Path.Combine(_scratch, "tools");
         Dotnet(_scratch, "tool", "install", "dotnet-crac", "--tool-path", tools, "--add-source", _packages, "--version", "0.1.0");
-        var environment = new Dictionary<string, string?> { ["PATH"] = $"{tools}:{Environment.GetEnvironmentVariable("PATH")}" };
+        var environment = new Dictionary<string, string?> { ["PATH"] = $"{tools}:{Environment.GetEnvironmentVariable("PATH")}", ["CRAC_CRIU_PATH"] = Paths.Criu };
 
         // The native tool was installed, not the framework-dependent one.
         string installed = Directory.GetFiles(Path.Combine(tools, ".store"), "dotnet-crac", SearchOption.AllDirectories).Single();
@@ -58,7 +59,17 @@ public sealed class PackagingTests
             StringAssert.Contains(maps, Path.Combine(tools, ".store"), "the agent comes from the installed tool package");
             string status = Dotnet(_scratch, environment, "crac", "status", pid.ToString());
             StringAssert.Contains(status, "Checkpointable:       Ready");
-            Process.Start("kill", ["-INT", pid.ToString()])!.WaitForExit();
+
+            // The installed (native) tool through CRIU and back: its own checks (the CPU's, the image's) ran compiled ahead of time.
+            string image = Path.Combine(_scratch, "native-image");
+            StringAssert.Contains(Dotnet(_scratch, environment, "crac", "checkpoint", pid.ToString(), "--engine", "criu", "--image-dir", image), "Restore it with");
+            await ProcessRunner.WaitUntilAsync(() => !ProcessRunner.IsAlive(pid), TimeSpan.FromSeconds(20), "the checkpointed app to exit");
+            // `run` gave the app a pid namespace of its own, so it comes back in a new one, under a new host pid.
+            string restored = Dotnet(_scratch, environment, "crac", "restore", image);
+            Match restoredPid = Regex.Match(restored, @"^Restored process (\d+) \(SampleApp\) from ");
+            Assert.IsTrue(restoredPid.Success, restored);
+            Assert.IsTrue(ProcessRunner.IsAlive(int.Parse(restoredPid.Groups[1].Value)), "the restored app runs");
+            Process.Start("kill", ["-9", restoredPid.Groups[1].Value])!.WaitForExit();
         }
         finally
         {

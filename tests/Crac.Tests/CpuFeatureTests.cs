@@ -19,6 +19,15 @@ public sealed class CpuFeatureTests
     }
 
     [TestMethod]
+    public void CpuidFindsTheScalarSetsTheRuntimeFinds()
+    {
+        // What a tool compiled ahead of time relies on: its runtime reports only its build's baseline.
+        IReadOnlyList<string> runtime = ImageMetadata.UsableInstructionSets();
+        string[] scalar = ["Sse3", "Pclmulqdq", "Ssse3", "Sse41", "Sse42", "Popcnt", "Aes", "Bmi1", "Bmi2", "Lzcnt"];
+        CollectionAssert.AreEquivalent(runtime.Intersect(scalar).ToArray(), CpuFeatures.ScalarSetsByCpuid().ToArray());
+    }
+
+    [TestMethod]
     public void ASetTheRuntimeReportsCountsEvenWhenCpuinfoHidesItsFlag()
     {
         // A hypervisor's cpuinfo without "abm" while CPUID reports LZCNT (an AMD EPYC guest).

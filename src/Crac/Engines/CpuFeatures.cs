@@ -29,16 +29,43 @@ internal static class CpuFeatures
 
     /// <summary>The instruction sets the image needs that this CPU lacks (empty when it can restore).</summary>
     /// <remarks>
-    /// A set is present when this process's runtime reports it (the same CPUID reading the image's list came from)
-    /// or /proc/cpuinfo shows its flag (for a tool told to avoid a set, or compiled ahead of time). Either alone
-    /// is wrong somewhere: a hypervisor can hide a flag from cpuinfo that CPUID reports (no "abm" for LZCNT on an
-    /// AMD EPYC guest, seen here, so an image refused on the host that made it).
+    /// A set is present when this process's runtime reports it (the same CPUID reading the image's list came from),
+    /// CPUID itself shows a set that needs no OS support (<see cref="ScalarSetsByCpuid"/>: a tool compiled ahead of
+    /// time reports only its build's baseline), or /proc/cpuinfo shows its flag (a tool told to avoid a set). Any
+    /// one alone is wrong somewhere: a hypervisor can hide a flag from cpuinfo that CPUID reports (no "abm" for
+    /// LZCNT on an AMD EPYC guest, seen here, so an image was refused on the host that made it).
     /// </remarks>
     public static IReadOnlyList<string> Missing(IEnumerable<string> required, ISet<string>? hostFlags = null, IReadOnlyCollection<string>? hostSets = null)
     {
         hostFlags ??= Interop.Procfs.ReadCpuFlags();
-        hostSets ??= ImageMetadata.UsableInstructionSets();
+        hostSets ??= [.. ImageMetadata.UsableInstructionSets(), .. ScalarSetsByCpuid()];
         return required.Where(set => !hostSets.Contains(set) && CpuInfoFlags.TryGetValue(set, out string? flag) && !hostFlags.Contains(flag)).ToArray();
+    }
+
+    /// <summary>
+    /// The sets CPUID reports that work without the OS saving extra register state (so CPUID alone
+    /// decides them; the AVX family also needs XSAVE enabled, which cpuinfo reflects). Empty off x64.
+    /// </summary>
+    public static IReadOnlyList<string> ScalarSetsByCpuid()
+    {
+        if (!System.Runtime.Intrinsics.X86.X86Base.IsSupported)
+        {
+            return [];
+        }
+
+        (_, _, int ecx1, _) = System.Runtime.Intrinsics.X86.X86Base.CpuId(1, 0);
+        (int maxLeaf, _, _, _) = System.Runtime.Intrinsics.X86.X86Base.CpuId(0, 0);
+        int ebx7 = maxLeaf >= 7 ? System.Runtime.Intrinsics.X86.X86Base.CpuId(7, 0).Ebx : 0;
+        (int maxExtended, _, _, _) = System.Runtime.Intrinsics.X86.X86Base.CpuId(unchecked((int)0x80000000), 0);
+        int ecxExtended = (uint)maxExtended >= 0x80000001 ? System.Runtime.Intrinsics.X86.X86Base.CpuId(unchecked((int)0x80000001), 0).Ecx : 0;
+        (string Set, bool Present)[] sets =
+        [
+            ("Sse3", Bit(ecx1, 0)), ("Pclmulqdq", Bit(ecx1, 1)), ("Ssse3", Bit(ecx1, 9)), ("Sse41", Bit(ecx1, 19)), ("Sse42", Bit(ecx1, 20)),
+            ("Popcnt", Bit(ecx1, 23)), ("Aes", Bit(ecx1, 25)), ("Bmi1", Bit(ebx7, 3)), ("Bmi2", Bit(ebx7, 8)), ("Lzcnt", Bit(ecxExtended, 5)),
+        ];
+        return [.. sets.Where(set => set.Present).Select(set => set.Set)];
+
+        static bool Bit(int register, int bit) => (register & (1 << bit)) != 0;
     }
 
     public static string MissingMessage(IReadOnlyList<string> missing)

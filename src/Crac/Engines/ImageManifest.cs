@@ -19,7 +19,8 @@ internal sealed record ImageManifest
     public const string FileName = "crac-manifest.json";
 
     /// <summary>Files that change after the dump by design: logs, and CRIU's restore statistics.</summary>
-    private static readonly string[] Unchecked = [FileName, "dump.log", "restore.log", "stats-restore", "criu-output.log", "criu-exit"];
+    private static readonly string[] Unchecked =
+        [FileName, "dump.log", "restore.log", "stats-restore", "criu-output.log", "criu-exit", Criu.CriuCommandLine.LazyPagesLog, Criu.CriuCommandLine.LazyPagesSocket];
 
     /// <summary>The bytes each SHA-256 of a file covers (the last chunk may be shorter).</summary>
     public const int ChunkSize = 16 << 20;
@@ -161,6 +162,7 @@ internal sealed record ImageManifest
 
         internal PagesCheck(string directory, ImageFile[] pages, ManifestCheck before)
         {
+            Bytes = pages.Sum(file => file.Size);
             CancellationToken cancellationToken = _cancellation.Token;
             Result = Task.Run(() =>
             {
@@ -187,6 +189,9 @@ internal sealed record ImageManifest
                     };
             }, cancellationToken);
         }
+
+        /// <summary>The memory pages' size, as the manifest (already checked against the files) gives it.</summary>
+        public long Bytes { get; }
 
         /// <summary>The whole image's check: Verified with <see cref="ManifestCheck.DuringRestore"/>, or Changed naming the pages file.</summary>
         public Task<ManifestCheck> Result { get; }

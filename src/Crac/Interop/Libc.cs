@@ -190,6 +190,9 @@ internal static partial class Libc
     [LibraryImport(Library, SetLastError = true)]
     public static partial long syscall(long number, long argument1, long argument2, long argument3);
 
+    // userfaultfd(2), by number (glibc wraps it only from 2.36): what CRIU's lazy pages rest on.
+    public static long SYS_userfaultfd => RuntimeInformation.ProcessArchitecture == Architecture.Arm64 ? 282 : 323;
+
     public const short POLLHUP = 0x10;
 
     [StructLayout(LayoutKind.Sequential)]

@@ -270,6 +270,17 @@ internal static class Procfs
         }
     }
 
+    /// <summary>A /proc/meminfo field (MemTotal, SwapTotal, CommitLimit...) in bytes, or null.</summary>
+    public static long? ReadMemInfoBytes(string field) =>
+        ReadText("/proc/meminfo")?.Split('\n').FirstOrDefault(line => line.StartsWith(field + ":", StringComparison.Ordinal)) is { } line
+        && long.TryParse(line[(field.Length + 1)..].Replace("kB", string.Empty, StringComparison.Ordinal).Trim(), NumberStyles.Integer, CultureInfo.InvariantCulture, out long kilobytes)
+            ? kilobytes * 1024
+            : null;
+
+    /// <summary>vm.overcommit_memory: 0 heuristic, 1 always, 2 strict; null when unreadable.</summary>
+    public static int? ReadOvercommitMode() =>
+        int.TryParse(ReadText("/proc/sys/vm/overcommit_memory")?.Trim(), NumberStyles.Integer, CultureInfo.InvariantCulture, out int mode) ? mode : null;
+
     private static string? ReadText(string path)
     {
         try

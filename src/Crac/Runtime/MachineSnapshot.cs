@@ -134,11 +134,7 @@ internal static class Cgroups
         return null;
     }
 
-    public static long? PhysicalMemory() =>
-        Read("/proc/meminfo")?.Split('\n').FirstOrDefault(l => l.StartsWith("MemTotal:", StringComparison.Ordinal)) is { } line
-        && ParseLong(line["MemTotal:".Length..].Replace("kB", string.Empty, StringComparison.Ordinal).Trim()) is { } kilobytes
-            ? kilobytes * 1024
-            : null;
+    public static long? PhysicalMemory() => Interop.Procfs.ReadMemInfoBytes("MemTotal");
 
     /// <summary>How many CPUs the process may run on now (Cpus_allowed_list), the count the runtime takes at start-up.</summary>
     public static int AllowedCpus()

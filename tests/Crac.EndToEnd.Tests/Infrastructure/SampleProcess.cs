@@ -38,6 +38,10 @@ internal sealed class SampleProcess : IDisposable
     public static Task<SampleProcess> StartWebAsync(int port, bool agent = true, IDictionary<string, string?>? environment = null) =>
         StartAppAsync(Paths.WebApp, ["--urls", $"http://127.0.0.1:{port}"], agent, environment, report: false, "Now listening on");
 
+    /// <summary>Starts tests/apps/HeapApp (<paramref name="liveMegabytes"/> MB of live data) on a loopback port, with the agent.</summary>
+    public static Task<SampleProcess> StartHeapAsync(int port, int liveMegabytes, IDictionary<string, string?>? environment = null) =>
+        StartAppAsync(Paths.Output("HeapApp", "HeapApp.dll"), ["--live-mb", $"{liveMegabytes}", "--urls", $"http://127.0.0.1:{port}"], agent: true, environment, report: false, "ready pid=");
+
     /// <summary>Starts tests/apps/FdZoo holding one kind of descriptor, with the agent, and waits until it is open.</summary>
     public static Task<SampleProcess> StartZooAsync(string kind, string argument, IDictionary<string, string?>? environment = null) =>
         StartAppAsync(Paths.FdZoo, argument.Length == 0 ? [kind] : [kind, argument], agent: true, environment, report: false, "ready pid=");

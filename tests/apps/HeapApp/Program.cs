@@ -7,7 +7,8 @@ using System.Runtime;
 //   --live-mb N     N MB of live data on the managed heap (reachable until the process ends);
 //   --garbage-mb N  N MB of unreachable objects still on the heap at checkpoint time;
 // and a thread that ticks every millisecond and remembers its longest gap, so a benchmark can
-// see how long a checkpoint froze the app: GET /stall returns that gap in ms and resets it.
+// see how long a checkpoint froze the app: GET /stall returns that gap in ms and resets it;
+// GET /checksum hashes the live data (the lazy-restore test compares it across a restore).
 int liveMegabytes = Option("--live-mb");
 int garbageMegabytes = Option("--garbage-mb");
 
@@ -60,7 +61,16 @@ app.MapGet("/stall", () =>
     }
 });
 app.MapGet("/heap", () => $"{GC.GetGCMemoryInfo().HeapSizeBytes / 1048576} MB heap, {GCSettings.IsServerGC}\n");
-app.Run();
+// A hash of every live byte: the same before a checkpoint and after a restore when all the memory came back.
+app.MapGet("/checksum", () =>
+{
+    using var hash = System.Security.Cryptography.IncrementalHash.CreateHash(System.Security.Cryptography.HashAlgorithmName.SHA256);
+    live.ForEach(hash.AppendData);
+    return Convert.ToHexStringLower(hash.GetHashAndReset());
+});
+app.Start();
+Console.WriteLine($"ready pid={Environment.ProcessId}");
+app.WaitForShutdown();
 
 // The time since the last tick (or read), in ms; the next gap starts now. Called under the lock.
 double CloseGap()

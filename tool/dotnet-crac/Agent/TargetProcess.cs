@@ -233,9 +233,11 @@ internal sealed class TargetProcess
             $"Run dotnet crac as that user (sudo -u {owner} ...) or as root (sudo).");
     }
 
-    public static string ReadName(int pid)
+    public static string ReadName(int pid) => NameFrom(Procfs.ReadCommandLine(pid));
+
+    /// <summary>The application's name in a command line: for <c>dotnet app.dll</c>, <c>app</c>.</summary>
+    public static string NameFrom(IReadOnlyList<string> arguments)
     {
-        IReadOnlyList<string> arguments = Procfs.ReadCommandLine(pid);
         if (arguments.Count == 0)
         {
             return "?";

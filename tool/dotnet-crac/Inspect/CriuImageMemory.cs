@@ -88,6 +88,18 @@ internal sealed partial class CriuImageMemory
         return image;
     }
 
+    /// <summary>
+    /// The largest private anonymous area of any process in the image, in bytes (a .NET process's
+    /// is the GC's address reservation: 256 GiB with no memory limit); 0 when there is none.
+    /// </summary>
+    public static long LargestPrivateArea(string directory) =>
+        System.IO.Directory.GetFiles(directory, "mm-*.img")
+            .SelectMany(ReadVmas)
+            .Where(vma => (vma.Status & VmaAnonPrivate) != 0)
+            .Select(vma => (long)(vma.End - vma.Start))
+            .DefaultIfEmpty(0)
+            .Max();
+
     /// <summary>Where a byte of a pages file came from, or null when no pagemap names it.</summary>
     public (ulong Address, int? Pid, string Region)? Locate(string pagesFile, long offset)
     {

@@ -119,6 +119,33 @@ internal sealed partial record CriuBinary(string Path, Version Version)
         string path, IEnumerable<string> arguments, TimeSpan timeout, out int exitCode, StdioFiles? stdio = null, string? boundedLog = null,
         IReadOnlyDictionary<string, string>? environment = null)
     {
+        ProcessStartInfo start = CreateStart(path, arguments, stdio, environment);
+        try
+        {
+            using Process process = StartPrivately(start);
+            Task<string> stdout = stdio is null ? process.StandardOutput.ReadToEndAsync() : Task.FromResult(string.Empty);
+            Task<string> stderr = stdio is null ? process.StandardError.ReadToEndAsync() : Task.FromResult(string.Empty);
+            if (WaitBounded(process, timeout, boundedLog) is { } stopped)
+            {
+                process.Kill(entireProcessTree: true);
+                process.WaitForExit();
+                exitCode = -1;
+                return stopped;
+            }
+
+            exitCode = process.ExitCode;
+            return stdout.GetAwaiter().GetResult() + stderr.GetAwaiter().GetResult();
+        }
+        catch (System.ComponentModel.Win32Exception exception)
+        {
+            exitCode = -1;
+            return exception.Message;
+        }
+    }
+
+    /// <summary>CRIU's start: its argument vector, and with <paramref name="stdio"/> its stdin, stdout and stderr opened on those files.</summary>
+    public static ProcessStartInfo CreateStart(string path, IEnumerable<string> arguments, StdioFiles? stdio, IReadOnlyDictionary<string, string>? environment)
+    {
         var start = new ProcessStartInfo(stdio is null ? path : "/bin/sh")
         {
             RedirectStandardOutput = stdio is null,
@@ -148,27 +175,7 @@ internal sealed partial record CriuBinary(string Path, Version Version)
             start.Environment[name] = value;
         }
 
-        try
-        {
-            using Process process = StartPrivately(start);
-            Task<string> stdout = stdio is null ? process.StandardOutput.ReadToEndAsync() : Task.FromResult(string.Empty);
-            Task<string> stderr = stdio is null ? process.StandardError.ReadToEndAsync() : Task.FromResult(string.Empty);
-            if (WaitBounded(process, timeout, boundedLog) is { } stopped)
-            {
-                process.Kill(entireProcessTree: true);
-                process.WaitForExit();
-                exitCode = -1;
-                return stopped;
-            }
-
-            exitCode = process.ExitCode;
-            return stdout.GetAwaiter().GetResult() + stderr.GetAwaiter().GetResult();
-        }
-        catch (System.ComponentModel.Win32Exception exception)
-        {
-            exitCode = -1;
-            return exception.Message;
-        }
+        return start;
     }
 
     /// <summary>

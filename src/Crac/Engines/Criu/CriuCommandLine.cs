@@ -11,6 +11,10 @@ internal static class CriuCommandLine
 {
     public const string DumpLog = "dump.log";
     public const string RestoreLog = "restore.log";
+    public const string LazyPagesLog = "lazy-pages.log";
+
+    /// <summary>Where <c>criu lazy-pages</c> listens and <c>criu restore --lazy-pages</c> connects: CRIU's fixed name, in the work directory (the image's).</summary>
+    public const string LazyPagesSocket = "lazy-pages.socket";
 
     public static readonly IReadOnlyList<EngineOptionDefinition> Options =
     [
@@ -58,13 +62,20 @@ internal static class CriuCommandLine
     // root: for an image that holds its own mount namespace, the directory its root mount is rebuilt on.
     // actionScript: run by CRIU at each stage (PagesVerdict's, which holds the process until its pages are checked).
     public static List<string> Restore(
-        string directory, CriuSettings settings, bool detached, string pidFile, IEnumerable<string> inheritFds, string? root = null, string? actionScript = null)
+        string directory, CriuSettings settings, bool detached, string pidFile, IEnumerable<string> inheritFds, string? root = null, string? actionScript = null,
+        bool lazyPages = false)
     {
         var arguments = new List<string>
         {
             "restore", "-D", directory, "-o", RestoreLog, "-v" + settings.LogLevel.ToString(CultureInfo.InvariantCulture), "--pidfile", pidFile,
         };
         AddCommon(arguments, settings);
+        if (lazyPages)
+        {
+            // The anonymous memory is left to the lazy-pages daemon (LazyPages), which serves it by userfaultfd.
+            arguments.Add("--lazy-pages");
+        }
+
         if (root is not null)
         {
             arguments.Add("--root");
@@ -90,6 +101,13 @@ internal static class CriuCommandLine
 
         return arguments;
     }
+
+    /// <summary>
+    /// The daemon that serves a lazy restore's memory pages from the image: on the restored process's
+    /// first touch of a page, and all the rest in the background; it exits once every page is in.
+    /// </summary>
+    public static List<string> LazyPages(string directory, CriuSettings settings) =>
+        ["lazy-pages", "-D", directory, "-o", LazyPagesLog, "-v" + settings.LogLevel.ToString(CultureInfo.InvariantCulture)];
 
     private static void AddCommon(List<string> arguments, CriuSettings settings)
     {

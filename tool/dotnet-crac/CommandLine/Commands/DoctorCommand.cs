@@ -95,6 +95,14 @@ internal static class DoctorCommand
                 exitCode == 0 ? null : "CRIU's own check failed on this kernel: see the lines above; a newer CRIU (.ci/install-criu.sh) usually fixes it." + container));
         }
 
+        // Optional: without it every restore copies all the memory first, which is only slower for large images.
+        string? noLazyPages = LazyPages.Unavailable();
+        checks.Add(new("lazy pages", true,
+            noLazyPages is null
+                ? $"userfaultfd works: images with {LazyPages.AutoThreshold >> 20} MiB of memory or more restore lazily (restore --lazy-pages auto)"
+                : $"not available, so restores copy all the memory first: {noLazyPages}",
+            null));
+
         bool setsid = File.Exists("/usr/bin/setsid") || File.Exists("/bin/setsid");
         checks.Add(new("setsid", setsid, setsid ? "present (used when an application checkpoints itself)" : "missing",
             setsid ? null : "Install util-linux: an application checkpointing itself (Core.CheckpointRestore with CRAC_ENGINE=criu) runs CRIU through setsid."));

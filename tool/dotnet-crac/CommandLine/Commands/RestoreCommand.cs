@@ -10,6 +10,7 @@ using Crac.Interop;
 using Crac.Protocol;
 using Crac.Tool.Agent;
 using Crac.Tool.Criu;
+using Crac.Tool.Inspect;
 using Crac.Tool.Output;
 
 namespace Crac.Tool.CommandLine.Commands;
@@ -53,6 +54,13 @@ internal static class RestoreCommand
         {
             Description = "A key=value label the image must carry (repeatable); an image without it is refused.",
         };
+        var lazyPages = new Option<string>("--lazy-pages")
+        {
+            Description = $"Restore the process before its memory is copied: CRIU's lazy-pages daemon serves each page on first touch (userfaultfd), the rest in the background. " +
+                          $"auto: for images with {LazyPages.AutoThreshold >> 20} MiB of memory or more, where it is faster; true; false.",
+            DefaultValueFactory = _ => "auto",
+        };
+        lazyPages.AcceptOnlyFromAmong("auto", "true", "false");
         command.Arguments.Add(directoryArgument);
         command.Arguments.Add(newArguments);
         command.Options.Add(criuPath);
@@ -60,6 +68,7 @@ internal static class RestoreCommand
         command.Options.Add(foreground);
         command.Options.Add(orStart);
         command.Options.Add(requireLabels);
+        command.Options.Add(lazyPages);
         command.Options.Add(format);
         CommandRunner.SetAction(command, (result, cancellationToken) =>
         {
@@ -77,6 +86,7 @@ internal static class RestoreCommand
                 Supervise = result.GetValue(foreground),
                 ColdStart = coldStart ? trailing : null,
                 RequiredLabels = ImageLabels.Parse(result.GetValue(requireLabels), "--require-label"),
+                LazyPagesMode = result.GetValue(lazyPages)!,
             };
             return restore.ExecuteAsync(cancellationToken);
         });
@@ -98,6 +108,12 @@ internal static class RestoreCommand
         // Set once CRIU has brought the process back: from then on a failure is no reason to start cold.
         private bool _restored;
 
+        // A lazy restore's daemon, serving the restored process's memory; or why auto could not restore lazily.
+        private LazyPages? _lazyPages;
+        private long _lazyBytes;
+        private string? _lazyNotPossible;
+        private long _pagesBytes;
+
         /// <summary>--foreground: stay until the restored process exits, forward signals, exit with its code.</summary>
         public bool Supervise { get; init; }
 
@@ -105,6 +121,9 @@ internal static class RestoreCommand
         public string[]? ColdStart { get; init; }
 
         public IReadOnlyDictionary<string, string> RequiredLabels { get; init; } = new Dictionary<string, string>();
+
+        /// <summary>--lazy-pages: auto, true or false.</summary>
+        public string LazyPagesMode { get; init; } = "auto";
 
         public async Task<ReturnCode> ExecuteAsync(CancellationToken cancellationToken)
         {
@@ -220,6 +239,14 @@ internal static class RestoreCommand
             bool interactive = metadata.Interactive && Libc.isatty(0) == 1 && Libc.isatty(1) == 1;
             bool foreground = interactive;
             CriuSettings settings = metadata.Criu ?? new CriuSettings { ShellJob = true };
+            _pagesBytes = pages?.Bytes ?? 0;
+            (bool lazy, _lazyNotPossible) = LazyPages.Choose(LazyPagesMode, pages?.Bytes ?? 0, () => CriuImageMemory.LargestPrivateArea(directory));
+            if (_lazyNotPossible is not null && LazyPagesMode == "true")
+            {
+                throw new ToolException(ReturnCode.ImageUnusable,
+                    $"Cannot restore {directory} with --lazy-pages true: {_lazyNotPossible}. Or restore it with --lazy-pages false, which copies all its memory first.");
+            }
+
             string pidDirectory = Directory.CreateTempSubdirectory("dotnet-crac-restore-").FullName;
             Rendezvous? handOver = null;
             try
@@ -242,10 +269,15 @@ internal static class RestoreCommand
                 List<string> criuArguments = CriuCommandLine.Restore(
                     directory, settings, detached: !foreground, pidFile, interactive ? [] : InheritedStdio(metadata),
                     // The image holds the mount namespace: CRIU rebuilds it on the root the process saw, this host's.
-                    root: metadata.OwnMountNamespace ? "/" : null, actionScript: verdict?.ScriptPath);
+                    root: metadata.OwnMountNamespace ? "/" : null, actionScript: verdict?.ScriptPath, lazyPages: lazy);
 
                 DateTimeOffset started = DateTimeOffset.UtcNow;
                 var stopwatch = Stopwatch.StartNew();
+                if (lazy)
+                {
+                    StartLazyPages(criu, settings, pages!.Bytes);
+                }
+
                 // A container's process sees its temp directory only once restored: it is woken over the channel.
                 handOver = metadata.OwnMountNamespace && !metadata.SharedTemporaryDirectory ? null : LeaveHandOver(metadata, started);
                 if (!foreground)
@@ -283,6 +315,28 @@ internal static class RestoreCommand
             {
                 handOver?.Remove();
                 Directory.Delete(pidDirectory, recursive: true);
+                if (_restored)
+                {
+                    // The restored process still takes pages from it; it exits once they are all in.
+                    _lazyPages?.Release();
+                }
+                else
+                {
+                    _lazyPages?.Dispose();
+                }
+            }
+        }
+
+        private void StartLazyPages(string criu, CriuSettings settings, long bytes)
+        {
+            try
+            {
+                _lazyPages = LazyPages.Start(criu, directory, settings, TimeSpan.FromSeconds(10));
+                _lazyBytes = bytes;
+            }
+            catch (CriuException exception)
+            {
+                throw new ToolException(ReturnCode.RestoreFailed, $"Cannot restore {directory} lazily: {exception.Message} Restore it with --lazy-pages false, which needs no daemon.");
             }
         }
 
@@ -322,7 +376,8 @@ internal static class RestoreCommand
             Rendezvous rendezvous, int pid, ImageMetadata metadata, Stopwatch stopwatch, double criuMilliseconds, bool detached, CancellationToken cancellationToken)
         {
             CheckpointLimits limits = metadata.Limits ?? CheckpointLimits.For(CracSettings.DefaultTimeout);
-            string display = $"{pid} ({TargetProcess.ReadName(pid)})";
+            // Named from the image: a lazily restored process's command line (in its memory) may not be in yet.
+            string display = $"{pid} ({TargetProcess.NameFrom(metadata.CommandLine)})";
             string? found = await rendezvous.WaitForAsync([Rendezvous.Report], limits.PassDeadline, () => !TargetProcess.IsLive(pid), cancellationToken).ConfigureAwait(false);
             OutcomeReply? outcome = found is null ? null : rendezvous.TryRead(Rendezvous.Report, CracJsonContext.Default.OutcomeReply, consume: true);
             if (outcome?.Report is not { } report)
@@ -481,7 +536,13 @@ internal static class RestoreCommand
             if (format == OutputFormat.Json)
             {
                 ToolJsonContext.Write(
-                    new RestoreResult(pid, directory, metadata.Engine, total, detached, report, Reported(metadata, 1), Reported(metadata, 2)) { Manifest = _manifest },
+                    new RestoreResult(pid, directory, metadata.Engine, total, detached, report, Reported(metadata, 1), Reported(metadata, 2))
+                    {
+                        Manifest = _manifest,
+                        LazyPages = _lazyPages is not null
+                            ? new LazyPagesResult(true, _lazyBytes, _lazyPages.DaemonPid, Path.Combine(directory, CriuCommandLine.LazyPagesLog), null)
+                            : _lazyNotPossible is not null ? new LazyPagesResult(false, _pagesBytes, null, null, _lazyNotPossible) : null,
+                    },
                     ToolJsonContext.Default.RestoreResult);
             }
             else
@@ -497,6 +558,17 @@ internal static class RestoreCommand
                               ? $"; its memory pages ({Formatting.Size(pages.Bytes)}, {Formatting.Duration(pages.Milliseconds)} of that) were checked while CRIU restored, before the process resumed."
                               : ".")
                         : $"Warning: {manifest.Problem}");
+                }
+
+                if (_lazyPages is not null)
+                {
+                    Console.Out.WriteLine(
+                        $"Its memory ({Formatting.Size(_lazyBytes)}) comes in lazily: criu lazy-pages (pid {_lazyPages.DaemonPid}) serves each page on first touch and the rest in the background, then exits; " +
+                        $"its log: {Path.Combine(directory, CriuCommandLine.LazyPagesLog)}.");
+                }
+                else if (_lazyNotPossible is not null)
+                {
+                    Console.Out.WriteLine($"Its memory ({Formatting.Size(_pagesBytes)}) was copied in before it resumed, not lazily: {_lazyNotPossible}.");
                 }
 
                 if (_stdio is not null && new StdioFiles("/dev/null", Reported(metadata, 1)!, Reported(metadata, 2)!) is var stdio)
@@ -634,7 +706,8 @@ internal static class RestoreCommand
                 return new ToolException(ReturnCode.CriuUnavailable, $"Cannot restore {directory}: {unusable}");
             }
 
-            string summary = CriuLog.Summarize("restore", exitCode, Path.Combine(directory, CriuCommandLine.RestoreLog), output);
+            string summary = CriuLog.Summarize("restore", exitCode, Path.Combine(directory, CriuCommandLine.RestoreLog), output)
+                + (_lazyPages is null ? string.Empty : $" The restore was lazy: {_lazyPages.Explain()} (--lazy-pages false restores without the daemon.)");
             return summary.Contains("Can't fork for", StringComparison.Ordinal)
                 ? new ToolException(ReturnCode.PidConflict, $"Cannot restore {directory}: pid {pid} is taken. {summary}")
                 : new ToolException(ReturnCode.RestoreFailed, $"Cannot restore {directory}: {summary}");
