@@ -131,17 +131,25 @@ internal sealed record ImageManifest
     }
 
     /// <summary>The first file (in no set order) one of whose chunks does not hash to the manifest's SHA-256; null when all match.</summary>
-    private static string? FindMismatch(string directory, IReadOnlyList<ImageFile> files, int threads, CancellationToken cancellationToken)
+    private static string? FindMismatch(string directory, IReadOnlyList<ImageFile> files, int threads, CancellationToken cancellationToken, SemaphoreSlim? cores = null)
     {
         string? mismatch = null;
         var options = new ParallelOptions { MaxDegreeOfParallelism = threads, CancellationToken = cancellationToken };
         Parallel.ForEach(WorkItems([.. files.Select(file => file.Size)]), options, (item, state) =>
         {
             ImageFile file = files[item.File];
-            if (!string.Equals(HashChunk(Path.Combine(directory, file.Name), item.Chunk), file.Sha256[item.Chunk], StringComparison.Ordinal))
+            cores?.Wait(cancellationToken);
+            try
             {
-                Interlocked.CompareExchange(ref mismatch, file.Name, null);
-                state.Stop();
+                if (!string.Equals(HashChunk(Path.Combine(directory, file.Name), item.Chunk), file.Sha256[item.Chunk], StringComparison.Ordinal))
+                {
+                    Interlocked.CompareExchange(ref mismatch, file.Name, null);
+                    state.Stop();
+                }
+            }
+            finally
+            {
+                cores?.Release();
             }
         });
         return mismatch;
@@ -160,6 +168,10 @@ internal sealed record ImageManifest
     {
         private readonly CancellationTokenSource _cancellation = new();
 
+        // CRIU's restore is the path, so a core is left to it (UseAllCores gives it back).
+        private readonly SemaphoreSlim _cores = new(Math.Max(1, Environment.ProcessorCount - 1), Environment.ProcessorCount);
+        private int _allCores;
+
         internal PagesCheck(string directory, ImageFile[] pages, ManifestCheck before)
         {
             Bytes = pages.Sum(file => file.Size);
@@ -170,9 +182,9 @@ internal sealed record ImageManifest
                 string? mismatch;
                 try
                 {
-                    // CRIU's restore is the path, so a core is left to it: on 2 cores, CRIU restored a 225 MB
-                    // image in 385 ms (median) while both hashed, 359 ms while one did, 327 ms with no hashing.
-                    mismatch = FindMismatch(directory, pages, Math.Max(1, Environment.ProcessorCount - 1), cancellationToken);
+                    // On 2 cores, CRIU restored a 225 MB image in 385 ms (median) while both hashed, 359 ms
+                    // while one did, 327 ms with no hashing: one core is left to CRIU until UseAllCores.
+                    mismatch = FindMismatch(directory, pages, Environment.ProcessorCount, cancellationToken, _cores);
                 }
                 catch (AggregateException exception) when (exception.InnerException is IOException or UnauthorizedAccessException)
                 {
@@ -188,6 +200,18 @@ internal sealed record ImageManifest
                         DuringRestore = new PagesChecked(pages.Length, pages.Sum(file => file.Size), hashing),
                     };
             }, cancellationToken);
+        }
+
+        /// <summary>
+        /// Hashes on every core: for a lazy restore, where CRIU copies no pages and the process
+        /// waits for this verdict alone.
+        /// </summary>
+        public void UseAllCores()
+        {
+            if (Interlocked.Exchange(ref _allCores, 1) == 0 && Environment.ProcessorCount > 1)
+            {
+                _cores.Release();
+            }
         }
 
         /// <summary>The memory pages' size, as the manifest (already checked against the files) gives it.</summary>
@@ -209,6 +233,7 @@ internal sealed record ImageManifest
             }
 
             _cancellation.Dispose();
+            _cores.Dispose();
         }
     }
 

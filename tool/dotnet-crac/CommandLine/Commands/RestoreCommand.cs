@@ -276,6 +276,7 @@ internal static class RestoreCommand
                 if (lazy)
                 {
                     StartLazyPages(criu, settings, pages!.Bytes);
+                    pages.UseAllCores();
                 }
 
                 // A container's process sees its temp directory only once restored: it is woken over the channel.
