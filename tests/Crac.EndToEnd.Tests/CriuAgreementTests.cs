@@ -3,6 +3,7 @@ using System.Net;
 using System.Net.Sockets;
 using System.Text.Json;
 using Crac.EndToEnd.Tests.Infrastructure;
+using Crac.Interop;
 using Crac.Engines.Criu;
 
 namespace Crac.EndToEnd.Tests;
@@ -133,6 +134,9 @@ public sealed class CriuAgreementTests
     /// <summary>Dumps the app with CRIU itself (the tool would not: its verdict blocks), then restores it.</summary>
     private static async Task<CriuRefusal> DumpDirectlyAsync(SampleProcess app, string image, IReadOnlyList<string> dumpCommand)
     {
+        // CRIU refuses any process with a diagnostics client still connected ("External socket is used"):
+        // the dry run's session must be gone, or that, not the descriptor, would be the refusal measured.
+        Assert.IsTrue(DiagnosticsSocket.WaitForSessionsToClose(app.Pid, TimeSpan.FromSeconds(10)), "the dry run's diagnostics session to close");
         Directory.CreateDirectory(image);
         var arguments = dumpCommand.ToList();
         arguments[arguments.IndexOf("-D") + 1] = image;

@@ -29,6 +29,25 @@ public sealed class FdVerdictTests
     }
 
     [TestMethod]
+    public void ScansSideBySideNeverListEachOthersFdinfoReaders()
+    {
+        // The agent's warm-up and a tool's `fds` can scan at once; each reads fdinfo through an fd of its own.
+        string fdinfo = $"/proc/{Environment.ProcessId}/fdinfo/";
+        var seen = new System.Collections.Concurrent.ConcurrentBag<string>();
+        Parallel.For(0, 2, _ =>
+        {
+            for (int scan = 0; scan < 150; scan++)
+            {
+                foreach (FdEntry entry in FdScanner.Scan().Where(entry => entry.Target.StartsWith(fdinfo, StringComparison.Ordinal)))
+                {
+                    seen.Add(entry.Target);
+                }
+            }
+        });
+        CollectionAssert.AreEqual(Array.Empty<string>(), seen.ToArray(), "another scan's fdinfo reader was judged as the process's fd");
+    }
+
+    [TestMethod]
     public void AConnectionThisProcessAcceptedIsClosedAndAnOutboundOneIsNeverClosedUnderItsOwner()
     {
         FdEntry listener = Tcp(7, "127.0.0.1", 5000, null, null, TcpState.Listen);

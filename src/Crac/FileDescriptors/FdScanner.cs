@@ -9,7 +9,20 @@ namespace Crac.FileDescriptors;
 /// <summary>Lists this process's file descriptors from /proc/self/fd and fdinfo, and the socket calls.</summary>
 internal static class FdScanner
 {
+    // One scan at a time: a scan reads each fd's fdinfo through an fd of its own, which a scan
+    // running beside it (the agent's warm-up and a tool's `fds`, say) would list and judge as the
+    // process's: a read-only file with a shared flock, which turned file-locks=auto on (seen).
+    private static readonly Lock ScanLock = new();
+
     public static IReadOnlyList<FdEntry> Scan()
+    {
+        lock (ScanLock)
+        {
+            return ScanAlone();
+        }
+    }
+
+    private static IReadOnlyList<FdEntry> ScanAlone()
     {
         string selfFdDirectory = $"/proc/{Environment.ProcessId}/fd";
         var numbers = new List<int>();
