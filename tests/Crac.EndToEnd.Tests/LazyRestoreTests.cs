@@ -48,6 +48,16 @@ public sealed class LazyRestoreTests
         Assert.AreEqual(0, plain.ExitCode, plain.ToString());
         Assert.IsNull(JsonNode.Parse(plain.Stdout)!["lazyPages"], plain.Stdout);
         Assert.AreEqual(before, await ChecksumAsync(port));
+
+        // An image without a manifest (an older dotnet-crac's, or one the process took itself) is measured on disk.
+        app.Kill();
+        await ProcessRunner.WaitUntilAsync(() => !ProcessRunner.IsAlive(app.Pid), TimeSpan.FromSeconds(10), "the restored app to be killed");
+        File.Delete(Path.Combine(image, "crac-manifest.json"));
+        ToolResult unlisted = await ToolRun.RunAsync("restore", image, "--format", "json");
+        Assert.AreEqual(0, unlisted.ExitCode, unlisted.ToString());
+        JsonNode unlistedLazy = JsonNode.Parse(unlisted.Stdout)!["lazyPages"]!;
+        Assert.IsTrue((bool)unlistedLazy["lazy"]! && (long)unlistedLazy["bytes"]! >= LiveMegabytes << 20, unlisted.Stdout);
+        Assert.AreEqual(before, await ChecksumAsync(port));
     }
 
     [TestMethod]

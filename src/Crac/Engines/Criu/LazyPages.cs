@@ -104,7 +104,9 @@ internal sealed class LazyPages : IDisposable
         {
             if (daemon.HasExited)
             {
-                throw new CriuException($"criu lazy-pages exited with {daemon.ExitCode} before it listened. {lazy.LogTail()}");
+                string exited = $"criu lazy-pages exited with {daemon.ExitCode} before it listened. {lazy.LogTail()}";
+                lazy.Dispose();
+                throw new CriuException(exited);
             }
 
             if (waited.Elapsed > wait)

@@ -239,8 +239,9 @@ internal static class RestoreCommand
             bool interactive = metadata.Interactive && Libc.isatty(0) == 1 && Libc.isatty(1) == 1;
             bool foreground = interactive;
             CriuSettings settings = metadata.Criu ?? new CriuSettings { ShellJob = true };
-            _pagesBytes = pages?.Bytes ?? 0;
-            (bool lazy, _lazyNotPossible) = LazyPages.Choose(LazyPagesMode, pages?.Bytes ?? 0, () => CriuImageMemory.LargestPrivateArea(directory));
+            // An image without a manifest (taken by an older dotnet-crac, or by the process itself) is measured on disk.
+            _pagesBytes = pages?.Bytes ?? Directory.EnumerateFiles(directory).Where(file => ImageManifest.IsMemoryPages(Path.GetFileName(file))).Sum(file => new FileInfo(file).Length);
+            (bool lazy, _lazyNotPossible) = LazyPages.Choose(LazyPagesMode, _pagesBytes, () => CriuImageMemory.LargestPrivateArea(directory));
             if (_lazyNotPossible is not null && LazyPagesMode == "true")
             {
                 throw new ToolException(ReturnCode.ImageUnusable,
@@ -275,8 +276,9 @@ internal static class RestoreCommand
                 var stopwatch = Stopwatch.StartNew();
                 if (lazy)
                 {
-                    StartLazyPages(criu, settings, pages!.Bytes);
-                    pages.UseAllCores();
+                    // An image without a manifest has no pages' check to speed up.
+                    StartLazyPages(criu, settings, _pagesBytes);
+                    pages?.UseAllCores();
                 }
 
                 // A container's process sees its temp directory only once restored: it is woken over the channel.
