@@ -98,6 +98,25 @@ public sealed class LazyRestoreTests
         Assert.AreEqual(before, await ChecksumAsync(port));
     }
 
+    [TestMethod]
+    public void ADaemonThatCannotServeTheImageFailsTheStartWithCriusErrorLines()
+    {
+        // No image to serve: criu lazy-pages exits at once, and the caller hears why, not a hang or a bare exit code.
+        string empty = Directory.CreateTempSubdirectory("crac-lazy-empty-").FullName;
+        try
+        {
+            var failure = Assert.ThrowsExactly<Crac.Engines.Criu.CriuException>(() =>
+                Crac.Engines.Criu.LazyPages.Start(Paths.Criu, empty, new Crac.Engines.Criu.CriuSettings(), TimeSpan.FromSeconds(10)));
+            StringAssert.Contains(failure.Message, "CRIU lazy-pages failed (exit code 1):");
+            StringAssert.Contains(failure.Message, "Error (criu/");
+            StringAssert.Contains(failure.Message, $"The full log is {Path.Combine(empty, "lazy-pages.log")}.");
+        }
+        finally
+        {
+            Directory.Delete(empty, recursive: true);
+        }
+    }
+
     private static async Task<string> ChecksumAsync(int port)
     {
         // A connection per request: none is open across the checkpoint.

@@ -26,6 +26,7 @@ internal static partial class Libc
     public const int O_TRUNC = 0x200;
     public const int O_APPEND = 0x400;
     public const int O_CLOEXEC = 0x80000;
+    public const int O_NONBLOCK = 0x800;
     public const int O_PATH = 0x200000;
 
     // The file-type bits of st_mode (stat(2)).

@@ -29,8 +29,7 @@ internal sealed class LazyPages : IDisposable
     /// <summary>Why this host cannot restore lazily (userfaultfd cannot be opened), or null when it can.</summary>
     public static string? Unavailable()
     {
-        const int flags = 0x80000 | 0x800; // O_CLOEXEC | O_NONBLOCK
-        int fd = (int)Libc.syscall(Libc.SYS_userfaultfd, flags, 0, 0);
+        int fd = (int)Libc.syscall(Libc.SYS_userfaultfd, Libc.O_CLOEXEC | Libc.O_NONBLOCK, 0, 0);
         if (fd < 0)
         {
             return $"userfaultfd(2) fails here ({Libc.LastErrorMessage()}): the kernel lacks it (CONFIG_USERFAULTFD), a seccomp profile blocks it, or vm.unprivileged_userfaultfd=0 for a user without CAP_SYS_PTRACE";
@@ -102,17 +101,13 @@ internal sealed class LazyPages : IDisposable
         var waited = Stopwatch.StartNew();
         while (!Listening(daemon.Id, socket))
         {
-            if (daemon.HasExited)
+            if (daemon.HasExited || waited.Elapsed > wait)
             {
-                string exited = $"criu lazy-pages exited with {daemon.ExitCode} before it listened. {lazy.LogTail()}";
+                string failure = daemon.HasExited
+                    ? lazy.Explain()
+                    : $"criu lazy-pages did not listen on {socket} within {wait.TotalSeconds:0} s and was stopped; its log is {log}.";
                 lazy.Dispose();
-                throw new CriuException(exited);
-            }
-
-            if (waited.Elapsed > wait)
-            {
-                lazy.Dispose();
-                throw new CriuException($"criu lazy-pages did not listen on {socket} within {wait.TotalSeconds:0} s and was stopped. {lazy.LogTail()}");
+                throw new CriuException(failure);
             }
 
             Thread.Sleep(1);
@@ -121,9 +116,11 @@ internal sealed class LazyPages : IDisposable
         return lazy;
     }
 
-    /// <summary>What the daemon says when a lazy restore failed: its exit, if it has ended, and its log's end.</summary>
+    /// <summary>What the daemon says when a lazy restore failed: its error lines if it has ended, else where its log is.</summary>
     public string Explain() =>
-        (_daemon.HasExited ? $"criu lazy-pages exited with {_daemon.ExitCode}. " : string.Empty) + LogTail();
+        _daemon.HasExited
+            ? CriuLog.Summarize("lazy-pages", _daemon.ExitCode, _log, string.Empty)
+            : $"criu lazy-pages (pid {_daemon.Id}) still runs; its log is {_log}.";
 
     /// <summary>Stops the daemon if it still runs: when the restore failed and no process will ask for pages.</summary>
     public void Dispose()
@@ -145,17 +142,4 @@ internal sealed class LazyPages : IDisposable
     private static bool Listening(int daemon, string socket) =>
         File.Exists(socket) && Procfs.ReadSocketInodes(daemon) is { Count: > 0 } inodes
         && Procfs.ReadUnixSockets().Any(entry => entry.IsListening && inodes.Contains(entry.Inode));
-
-    private string LogTail()
-    {
-        try
-        {
-            string[] lines = File.ReadAllLines(_log);
-            return $"Its log {_log} ends: " + string.Join(" | ", lines.Skip(Math.Max(0, lines.Length - 5)));
-        }
-        catch (IOException)
-        {
-            return $"It wrote no log ({_log}).";
-        }
-    }
 }

@@ -110,7 +110,6 @@ internal static class RestoreCommand
 
         // A lazy restore's daemon, serving the restored process's memory; or why auto could not restore lazily.
         private LazyPages? _lazyPages;
-        private long _lazyBytes;
         private string? _lazyNotPossible;
         private long _pagesBytes;
 
@@ -277,7 +276,7 @@ internal static class RestoreCommand
                 if (lazy)
                 {
                     // An image without a manifest has no pages' check to speed up.
-                    StartLazyPages(criu, settings, _pagesBytes);
+                    StartLazyPages(criu, settings);
                     pages?.UseAllCores();
                 }
 
@@ -330,12 +329,11 @@ internal static class RestoreCommand
             }
         }
 
-        private void StartLazyPages(string criu, CriuSettings settings, long bytes)
+        private void StartLazyPages(string criu, CriuSettings settings)
         {
             try
             {
                 _lazyPages = LazyPages.Start(criu, directory, settings, TimeSpan.FromSeconds(10));
-                _lazyBytes = bytes;
             }
             catch (CriuException exception)
             {
@@ -543,7 +541,7 @@ internal static class RestoreCommand
                     {
                         Manifest = _manifest,
                         LazyPages = _lazyPages is not null
-                            ? new LazyPagesResult(true, _lazyBytes, _lazyPages.DaemonPid, Path.Combine(directory, CriuCommandLine.LazyPagesLog), null)
+                            ? new LazyPagesResult(true, _pagesBytes, _lazyPages.DaemonPid, Path.Combine(directory, CriuCommandLine.LazyPagesLog), null)
                             : _lazyNotPossible is not null ? new LazyPagesResult(false, _pagesBytes, null, null, _lazyNotPossible) : null,
                     },
                     ToolJsonContext.Default.RestoreResult);
@@ -566,7 +564,7 @@ internal static class RestoreCommand
                 if (_lazyPages is not null)
                 {
                     Console.Out.WriteLine(
-                        $"Its memory ({Formatting.Size(_lazyBytes)}) comes in lazily: criu lazy-pages (pid {_lazyPages.DaemonPid}) serves each page on first touch and the rest in the background, then exits; " +
+                        $"Its memory ({Formatting.Size(_pagesBytes)}) comes in lazily: criu lazy-pages (pid {_lazyPages.DaemonPid}) serves each page on first touch and the rest in the background, then exits; " +
                         $"its log: {Path.Combine(directory, CriuCommandLine.LazyPagesLog)}.");
                 }
                 else if (_lazyNotPossible is not null)
