@@ -35,9 +35,10 @@ internal static class GateBenchmarks
                 $"\nThe gate is {rw / gate:0.0}x cheaper than the ReaderWriterLockSlim read path; over an empty call, {(rw - empty) / (gate - empty):0.0}x.\n");
         }
 
-        // Why the stripe is picked by the stack: the ways a thread could find a counter of its own.
-        Candidate[] alternatives = [new EmptyCall(), new ThreadStaticRead(), new ProcessorIdRead(), new StackAddressRead()];
-        report.Append(Harness.Table("Finding a per-thread counter (design alternatives), 1 thread, time per lookup", Measure(alternatives, 1)));
+        // What a passage is made of, and what the striped design (threads beyond the slots) pays instead.
+        Candidate[] parts = [new EmptyCall(), new ThreadStaticRead(), new InterlockedPair()];
+        report.Append(Harness.Table("The parts of a passage (design alternatives), 1 thread, time per call", Measure(parts, 1)));
+        report.Append(CultureInfo.InvariantCulture, $"\nClosing pays a process-wide barrier (membarrier) instead: {ProcessWideBarrierMicroseconds():0.0} µs a call (median of 1,000).\n");
         return report.ToString();
     }
 
@@ -194,37 +195,37 @@ internal static class GateBenchmarks
         private static int Lookup() => t_index;
     }
 
-    private sealed class ProcessorIdRead() : Candidate("Thread.GetCurrentProcessorId()")
+    private sealed class InterlockedPair() : Candidate("an interlocked add and its undo on a line of its own")
     {
+        private readonly int[] _padded = new int[64];
+
         public override void Run(int passes)
         {
-            int sum = 0;
             for (int i = 0; i < passes; i++)
             {
-                sum += Lookup();
+                Pass(_padded);
             }
-
-            GC.KeepAlive(sum);
         }
 
         [MethodImpl(MethodImplOptions.NoInlining)]
-        private static int Lookup() => Thread.GetCurrentProcessorId();
+        private static void Pass(int[] padded)
+        {
+            Interlocked.Increment(ref padded[32]);
+            Interlocked.Decrement(ref padded[32]);
+        }
     }
 
-    private sealed class StackAddressRead() : Candidate("the stack address (the gate's choice)")
+    private static double ProcessWideBarrierMicroseconds()
     {
-        public override void Run(int passes)
+        var samples = new double[1_000];
+        for (int i = 0; i < samples.Length; i++)
         {
-            int sum = 0;
-            for (int i = 0; i < passes; i++)
-            {
-                sum += Lookup();
-            }
-
-            GC.KeepAlive(sum);
+            long started = Stopwatch.GetTimestamp();
+            Lifecycle.ProcessWideBarrier.Run();
+            samples[i] = Stopwatch.GetElapsedTime(started).TotalMicroseconds;
         }
 
-        [MethodImpl(MethodImplOptions.NoInlining)]
-        private static int Lookup() => Lifecycle.HardwareMemory.CurrentStripe(63);
+        Array.Sort(samples);
+        return samples[samples.Length / 2];
     }
 }

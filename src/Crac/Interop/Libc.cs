@@ -194,6 +194,11 @@ internal static partial class Libc
     // userfaultfd(2), by number (glibc wraps it only from 2.36): what CRIU's lazy pages rest on.
     public static long SYS_userfaultfd => RuntimeInformation.ProcessArchitecture == Architecture.Arm64 ? 282 : 323;
 
+    // membarrier(2), by number: the gate's close (ProcessWideBarrier).
+    public static long SYS_membarrier => RuntimeInformation.ProcessArchitecture == Architecture.Arm64 ? 283 : 324;
+    public const long MEMBARRIER_CMD_PRIVATE_EXPEDITED = 1 << 3;
+    public const long MEMBARRIER_CMD_REGISTER_PRIVATE_EXPEDITED = 1 << 4;
+
     public const short POLLHUP = 0x10;
 
     [StructLayout(LayoutKind.Sequential)]

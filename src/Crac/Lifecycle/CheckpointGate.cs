@@ -18,11 +18,11 @@ namespace Crac;
 /// reference to it, as to any resource: the global context holds it weakly.
 /// </para>
 /// <para>
-/// Entering and leaving each cost an interlocked add to one stripe of a striped counter and a
-/// volatile read. The stripe is picked by the stack the thread runs on, so threads that run at
-/// once use different stripes, each on cache lines of its own: no lock, and no cache line that
-/// the threads passing through share. Closing pays instead: it sums the stripes and waits. Why
-/// that is correct is in docs/gate.md.
+/// Entering costs a thread-static read, a plain store to the thread's own counter and a volatile
+/// read; leaving in the same frame, a plain store and a volatile read. No lock, no interlocked
+/// operation, and no cache line that the threads passing through share. Closing pays instead: a
+/// process-wide barrier (<c>membarrier</c>) stands in for the fences the passing threads skip,
+/// then it sums the counters and waits. Why that is correct is in docs/gate.md.
 /// </para>
 /// <para>
 /// If the work inside does not leave before the checkpoint's deadline (the
@@ -44,8 +44,9 @@ public sealed class CheckpointGate : IResource
     {
         ArgumentException.ThrowIfNullOrWhiteSpace(name);
         Name = name;
-        // Enough stripes that the threads running at once rarely share one.
-        _core = new GateCore<HardwareMemory>((int)BitOperations.RoundUpToPowerOf2((uint)Math.Max(64, 4 * Environment.ProcessorCount)));
+        // Stripes only for threads beyond the slots' capacity: enough that those rarely share one.
+        _core = new GateCore<HardwareMemory>(ThreadSlots.Capacity, (int)BitOperations.RoundUpToPowerOf2((uint)Math.Max(64, 4 * Environment.ProcessorCount)));
+        ThreadSlots.Track(_core);
     }
 
     /// <summary>The name given at construction.</summary>
@@ -63,8 +64,9 @@ public sealed class CheckpointGate : IResource
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
     public Scope Enter(CancellationToken cancellationToken = default)
     {
-        int stripe = _core.TryEnter(out GateClosing? closing);
-        return stripe >= 0 ? new Scope(_core, stripe) : WaitUntilEntered(closing!, cancellationToken);
+        return _core.TryEnter(out GateTicket ticket, out GateClosing? closing)
+            ? new Scope(_core, ticket)
+            : WaitUntilEntered(closing!, cancellationToken);
     }
 
     /// <summary>
@@ -75,8 +77,9 @@ public sealed class CheckpointGate : IResource
     /// <exception cref="OperationCanceledException">The token fired while the gate was closed.</exception>
     public ValueTask<Scope> EnterAsync(CancellationToken cancellationToken = default)
     {
-        int stripe = _core.TryEnter(out GateClosing? closing);
-        return stripe >= 0 ? new ValueTask<Scope>(new Scope(_core, stripe)) : EnterWhenOpenAsync(closing!, cancellationToken);
+        return _core.TryEnter(out GateTicket ticket, out GateClosing? closing)
+            ? new ValueTask<Scope>(new Scope(_core, ticket))
+            : EnterWhenOpenAsync(closing!, cancellationToken);
     }
 
     /// <summary>Closes the gate and waits until the work inside has left, or fails at the checkpoint's deadline.</summary>
@@ -126,10 +129,9 @@ public sealed class CheckpointGate : IResource
         while (true)
         {
             closing.Reopened.Task.Wait(cancellationToken);
-            int stripe = _core.TryEnter(out GateClosing? next);
-            if (stripe >= 0)
+            if (_core.TryEnter(out GateTicket ticket, out GateClosing? next))
             {
-                return new Scope(_core, stripe);
+                return new Scope(_core, ticket);
             }
 
             closing = next!;
@@ -141,10 +143,9 @@ public sealed class CheckpointGate : IResource
         while (true)
         {
             await closing.Reopened.Task.WaitAsync(cancellationToken).ConfigureAwait(false);
-            int stripe = _core.TryEnter(out GateClosing? next);
-            if (stripe >= 0)
+            if (_core.TryEnter(out GateTicket ticket, out GateClosing? next))
             {
-                return new Scope(_core, stripe);
+                return new Scope(_core, ticket);
             }
 
             closing = next!;
@@ -155,18 +156,19 @@ public sealed class CheckpointGate : IResource
     public readonly struct Scope : IDisposable
     {
         private readonly GateCore<HardwareMemory>? _core;
-        private readonly int _stripe;
+        private readonly GateTicket _ticket;
 
-        internal Scope(GateCore<HardwareMemory> core, int stripe)
+        internal Scope(GateCore<HardwareMemory> core, GateTicket ticket)
         {
             _core = core;
-            _stripe = stripe;
+            _ticket = ticket;
         }
 
         /// <summary>
         /// Leaves the gate, on whichever thread the work ends. Call it once: a copy of the scope
         /// disposed again would leave twice. Disposing a default scope does nothing.
         /// </summary>
-        public void Dispose() => _core?.Exit(_stripe);
+        [MethodImpl(MethodImplOptions.AggressiveInlining)]
+        public void Dispose() => _core?.Exit(_ticket);
     }
 }

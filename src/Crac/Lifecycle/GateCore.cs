@@ -3,82 +3,108 @@ using System.Runtime.CompilerServices;
 
 namespace Crac.Lifecycle;
 
+/// <summary>A passage through the gate: the counter its entry added to, and where the entering thread's stack was.</summary>
+/// <param name="Lane">The slot (or stripe) the entry added to.</param>
+/// <param name="Marker">The entering frame's <see cref="IGateMemory.StackMarker"/>; 0 for a stripe, which no exit leaves by plain store.</param>
+internal readonly record struct GateTicket(int Lane, nuint Marker);
+
 /// <summary>
-/// The algorithm of <see cref="CheckpointGate"/>: a striped counter of the work inside, and a
-/// Dekker handshake between those who enter and the one who closes. docs/gate.md has the argument
-/// at length; the short form follows.
+/// The algorithm of <see cref="CheckpointGate"/>: per-thread counters of the work inside, and an
+/// asymmetric Dekker handshake between those who enter and the one who closes. docs/gate.md has
+/// the argument at length; the short form follows.
 /// </summary>
 /// <remarks>
 /// <para>
-/// <b>Enter</b> adds 1 to a stripe, then reads the closing field (the recheck). <b>Close</b>
-/// writes the closing field, fences, then sums the stripes. Both sides store, fence, then load
-/// what the other stored (the add is interlocked, a full fence), so at least one sees the other:
-/// either the closer's sum includes the entry, or the entering thread sees the closing and backs
-/// out instead of going in. No thread is inside unseen, and nobody new gets in, so a sum of zero,
-/// taken after the fence, proves the gate empty. Reading the state first and adding after would
-/// let a thread that read "open" add only after the closer summed zero: that is the race the
-/// order of these two steps closes.
+/// <b>Enter</b> adds 1 to the thread's own slot with a plain store, then reads the closing field
+/// (the recheck). <b>Close</b> writes the closing field, then runs a process-wide barrier
+/// (<c>membarrier</c>): every thread passes a full fence, so every +1 stored before it is visible
+/// after it, and a thread that had not yet stored reads the closing field after it and backs out.
+/// The fence an entering thread would need between its store and its load is paid by the closer,
+/// once. So a sum of the counters taken after the barrier is never below the number inside, and a
+/// zero proves the gate empty. Threads without a slot use stripes after the slots, interlocked (a
+/// full fence each).
 /// </para>
 /// <para>
-/// <b>Exit</b> subtracts 1 from the stripe its entry used (the scope remembers it, so an async
-/// flow may leave on another thread), then reads the closing field. The sum is never below the
-/// number inside: by the handshake, the +1 of every thread that went in is visible to it, and the
-/// -1 comes only when that thread leaves. Whoever leaves while the gate is closed (an
-/// exit, or an entry backing out) sums the stripes and completes <see cref="GateClosing.Drained"/>
-/// at zero. By the same handshake, either the closer's sum sees such a departure or the departing
-/// thread sees the closing; when the last two leave at once, each adds, then reads the other's
-/// stripe, so at least one sees both gone. The drain cannot be missed.
+/// <b>Exit</b> takes 1 from the slot its entry used: with a plain store when it runs in the frame
+/// that entered (so on the slot's own thread), otherwise (an async flow that resumed elsewhere)
+/// interlocked, from the slot's foreign count. Then it reads the closing field. Whoever leaves
+/// while the gate is closed fences, and sums only once the closer's barrier has run
+/// (<see cref="GateClosing.Fenced"/>): a sum before it could miss a +1 still in another
+/// thread's store buffer. Against the closer's store of that flag, fence and sum, either the
+/// departing thread sees the flag or the closer's sum sees the departure; when the last two leave
+/// at once, each stores, fences, then reads the other's count. The drain cannot be missed.
 /// </para>
 /// <para>
-/// Counters wrap around; sums in two's complement stay exact. A stripe shared by two threads
-/// only costs them a shared cache line.
+/// Counters wrap around; sums in two's complement stay exact.
 /// </para>
 /// </remarks>
 internal sealed class GateCore<TMemory>
     where TMemory : struct, IGateMemory
 {
+    /// <summary>How far apart an enter and an exit in one frame may be; frames of two live threads are always further.</summary>
+    private const uint SameFrame = 1024;
+
     private readonly Lock _sync = new();
-    private readonly GateStripe[] _stripes;
-    private readonly int _mask;
+    // The leased slots, then the stripes.
+    private readonly GateSlot[] _slots;
+    private readonly int _leased;
+    private readonly int _stripeMask;
     private GateClosing? _closing;
 
-    /// <param name="stripes">A power of two.</param>
-    public GateCore(int stripes)
+    /// <param name="slots">One per leased thread number (<see cref="ThreadSlots.Capacity"/>).</param>
+    /// <param name="stripes">For threads without a slot; a power of two.</param>
+    public GateCore(int slots, int stripes)
     {
         if (stripes <= 0 || !BitOperations.IsPow2(stripes))
         {
             throw new ArgumentOutOfRangeException(nameof(stripes), stripes, "The number of stripes must be a power of two.");
         }
 
-        _stripes = new GateStripe[stripes];
-        _mask = stripes - 1;
+        _slots = new GateSlot[slots + stripes];
+        _leased = slots;
+        _stripeMask = stripes - 1;
     }
 
     public bool IsOpen => TMemory.Load(ref _closing, this) is null;
 
     /// <summary>
-    /// Enters and returns the stripe to pass to <see cref="Exit"/>; or, with the gate closed,
-    /// returns -1 and the closing to wait for before trying again.
+    /// Enters and returns true with the ticket to pass to <see cref="Exit"/>; or, with the gate
+    /// closed, returns false and the closing to wait for before trying again.
     /// </summary>
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
-    public int TryEnter(out GateClosing? closing)
+    public bool TryEnter(out GateTicket ticket, out GateClosing? closing)
     {
-        int stripe = TMemory.CurrentStripe(_mask);
-        TMemory.Add(_stripes, stripe, 1);
+        int slot = TMemory.CurrentSlot();
+        if ((uint)slot >= (uint)_leased)
+        {
+            return TryEnterStriped(out ticket, out closing);
+        }
+
+        TMemory.AddOwn(_slots, slot, 1);
         closing = TMemory.Load(ref _closing, this);
         if (closing is null)
         {
-            return stripe;
+            ticket = new GateTicket(slot, TMemory.StackMarker());
+            return true;
         }
 
-        BackOut(stripe, closing);
-        return -1;
+        BackOut(slot, closing);
+        ticket = default;
+        return false;
     }
 
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
-    public void Exit(int stripe)
+    public void Exit(GateTicket ticket)
     {
-        TMemory.Add(_stripes, stripe, -1);
+        if (TMemory.StackMarker() - ticket.Marker + SameFrame <= 2 * SameFrame)
+        {
+            TMemory.AddOwn(_slots, ticket.Lane, -1);
+        }
+        else
+        {
+            TMemory.AddForeign(_slots, ticket.Lane, -1);
+        }
+
         if (TMemory.Load(ref _closing, this) is { } closing)
         {
             OnLeftWhileClosed(closing);
@@ -104,7 +130,11 @@ internal sealed class GateCore<TMemory>
             TMemory.Store(ref _closing, this, closing);
         }
 
-        // The closer's half of the handshake: its store is visible before it reads any stripe.
+        // The closer's half of the handshake, for every thread at once: each thread's +1 stored
+        // before this point is visible after it, and each that stores later then sees the closing.
+        TMemory.ProcessWideFence();
+        TMemory.StoreFenced(closing);
+        // Against a departing thread's store, fence, load of Fenced: one of the two sees the other.
         TMemory.Fence();
         if (CountInside() == 0)
         {
@@ -156,23 +186,46 @@ internal sealed class GateCore<TMemory>
         return true;
     }
 
-    /// <summary>The sum of the stripes: at least the number inside, once the closing is visible.</summary>
+    /// <summary>The sum of the counters: at least the number inside, once the closer's barrier has run.</summary>
     public int CountInside()
     {
         int sum = 0;
-        GateStripe[] stripes = _stripes;
-        for (int i = 0; i < stripes.Length; i++)
+        GateSlot[] slots = _slots;
+        for (int i = 0; i < slots.Length; i++)
         {
-            sum = unchecked(sum + TMemory.Load(stripes, i));
+            sum = unchecked(sum + TMemory.LoadOwn(slots, i) + TMemory.LoadForeign(slots, i));
         }
 
         return sum;
     }
 
+    /// <summary>The work entered on one slot and not yet left: what keeps a dead thread's number from being leased again.</summary>
+    public int CountedOn(int slot) => (uint)slot < (uint)_leased
+        ? unchecked(TMemory.LoadOwn(_slots, slot) + TMemory.LoadForeign(_slots, slot))
+        : 0;
+
     [MethodImpl(MethodImplOptions.NoInlining)]
-    private void BackOut(int stripe, GateClosing closing)
+    private bool TryEnterStriped(out GateTicket ticket, out GateClosing? closing)
     {
-        TMemory.Add(_stripes, stripe, -1);
+        int stripe = _leased + TMemory.CurrentStripe(_stripeMask);
+        TMemory.AddForeign(_slots, stripe, 1);
+        closing = TMemory.Load(ref _closing, this);
+        if (closing is null)
+        {
+            ticket = new GateTicket(stripe, 0);
+            return true;
+        }
+
+        TMemory.AddForeign(_slots, stripe, -1);
+        OnLeftWhileClosed(closing);
+        ticket = default;
+        return false;
+    }
+
+    [MethodImpl(MethodImplOptions.NoInlining)]
+    private void BackOut(int slot, GateClosing closing)
+    {
+        TMemory.AddOwn(_slots, slot, -1);
         // The closer may have counted this passing entry: it waits for a signal from us then.
         OnLeftWhileClosed(closing);
     }
@@ -180,7 +233,8 @@ internal sealed class GateCore<TMemory>
     [MethodImpl(MethodImplOptions.NoInlining)]
     private void OnLeftWhileClosed(GateClosing closing)
     {
-        if (CountInside() == 0)
+        TMemory.Fence();
+        if (TMemory.LoadFenced(closing) && CountInside() == 0)
         {
             TMemory.TrySignal(closing.Drained);
         }

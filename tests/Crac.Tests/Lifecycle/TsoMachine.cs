@@ -71,10 +71,11 @@ internal sealed class TsoMachine
         return machine.Execute();
     }
 
-    public void Spawn(string name, int stripe, Action body) => _threads.Add(new SimThread(this, name, stripe, body));
+    /// <param name="lane">The thread's slot (0 or more), or, negative, the complement of the stripe a thread without a slot uses. Threads with one lane are one thread to the gate (same stack).</param>
+    public void Spawn(string name, int lane, Action body) => _threads.Add(new SimThread(this, name, lane, body));
 
     /// <summary>Runs a body to its end before the threads start, alone and with its stores drained: the state a scenario starts from.</summary>
-    public void Prelude(int stripe, Action body) => _preludes.Add(new SimThread(this, "setup", stripe, body));
+    public void Prelude(int lane, Action body) => _preludes.Add(new SimThread(this, "setup", lane, body));
 
     public object? Load(object owner, int index, object? initial)
     {
@@ -104,6 +105,16 @@ internal sealed class TsoMachine
     }
 
     public void Fence() => Drain(Yield(new Operation("fence")));
+
+    /// <summary><c>membarrier</c>: every thread passes a full fence, so every buffered store reaches memory.</summary>
+    public void ProcessWideFence()
+    {
+        Drain(Yield(new Operation("process-wide fence")));
+        foreach (SimThread thread in _threads)
+        {
+            Drain(thread);
+        }
+    }
 
     public bool Signal(TaskCompletionSource signal)
     {
@@ -135,7 +146,8 @@ internal sealed class TsoMachine
 
     private static string Describe(object owner, int index) => owner switch
     {
-        GateStripe[] => $"stripe[{index}]",
+        GateSlot[] => $"slot[{index / 2}].{(index % 2 == 0 ? "own" : "foreign")}",
+        GateClosing => "fenced",
         _ when index < 0 => "closing",
         _ => $"{owner.GetType().Name}[{index}]",
     };
@@ -325,7 +337,7 @@ internal sealed class TsoMachine
         }
     }
 
-    internal sealed class SimThread(TsoMachine machine, string name, int stripe, Action body)
+    internal sealed class SimThread(TsoMachine machine, string name, int lane, Action body)
     {
         private readonly ManualResetEventSlim _ended = new();
 
@@ -333,7 +345,7 @@ internal sealed class TsoMachine
 
         public string Name { get; } = name;
 
-        public int Stripe { get; } = stripe;
+        public int Lane { get; } = lane;
 
         public Queue<(object Owner, int Index, object? Value)> Buffer { get; } = new();
 
@@ -597,14 +609,29 @@ internal sealed class BoundedSearch(int preemptionBound) : IChooser
     }
 }
 
-/// <summary>The TSO machine as the gate's memory.</summary>
+/// <summary>The TSO machine as the gate's memory. A slot's own count is word 2n of the slot array, its foreign count word 2n + 1.</summary>
 internal readonly struct SimulatedMemory : IGateMemory
 {
-    public static int CurrentStripe(int mask) => TsoMachine.CurrentThread.Stripe & mask;
+    public static int CurrentSlot() => TsoMachine.CurrentThread.Lane is >= 0 and int slot ? slot : -1;
 
-    public static void Add(GateStripe[] stripes, int index, int delta) => TsoMachine.Current.AtomicAdd(stripes, index, delta);
+    public static int CurrentStripe(int mask) => ~TsoMachine.CurrentThread.Lane & mask;
 
-    public static int Load(GateStripe[] stripes, int index) => (int)TsoMachine.Current.Load(stripes, index, 0)!;
+    /// <summary>Threads of one lane share a stack (they are one thread to the gate); lanes are a mebibyte apart.</summary>
+    public static nuint StackMarker() => (nuint)(TsoMachine.CurrentThread.Lane + 1000) << 20;
+
+    public static int LoadOwn(GateSlot[] slots, int index) => (int)TsoMachine.Current.Load(slots, 2 * index, 0)!;
+
+    public static void AddOwn(GateSlot[] slots, int index, int delta) => TsoMachine.Current.Store(slots, 2 * index, LoadOwn(slots, index) + delta);
+
+    public static int LoadForeign(GateSlot[] slots, int index) => (int)TsoMachine.Current.Load(slots, (2 * index) + 1, 0)!;
+
+    public static void AddForeign(GateSlot[] slots, int index, int delta) => TsoMachine.Current.AtomicAdd(slots, (2 * index) + 1, delta);
+
+    public static bool LoadFenced(GateClosing closing) => (bool)TsoMachine.Current.Load(closing, 0, false)!;
+
+    public static void StoreFenced(GateClosing closing) => TsoMachine.Current.Store(closing, 0, true);
+
+    public static void ProcessWideFence() => TsoMachine.Current.ProcessWideFence();
 
     public static GateClosing? Load(ref GateClosing? field, object owner) => (GateClosing?)TsoMachine.Current.Load(owner, -1, null);
 

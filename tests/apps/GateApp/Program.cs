@@ -27,7 +27,7 @@ workers.ForEach(w => w.Start());
 Task[] asyncWorkers = [.. Enumerable.Range(0, options.AsyncWorkers).Select(_ => Task.Run(() => WorkAsync(state, gate, options.BypassGate)))];
 
 Console.WriteLine($"ready pid={Environment.ProcessId}");
-state.Report("started");
+state.Report($"started membarrier-registrations={Membarrier.Registrations()}");
 while (await progress.WaitForNextTickAsync())
 {
     Console.WriteLine($"progress completed={state.Completed} generation={Core.Status.Generation}");
@@ -238,7 +238,7 @@ internal sealed class WindowMonitor(GateState state) : IResource
     public Task AfterRestoreAsync(Context context, CancellationToken cancellationToken)
     {
         state.CloseWindow();
-        state.Report($"restored generation={Core.Status.Generation} waiting-at-window-end={state.WaitingAtWindowEnd}");
+        state.Report($"restored generation={Core.Status.Generation} waiting-at-window-end={state.WaitingAtWindowEnd} membarrier-registrations={Membarrier.Registrations()}");
         return Task.CompletedTask;
     }
 }
@@ -295,4 +295,20 @@ internal sealed record GateOptions
             StopFile = stop ?? throw new ArgumentException("--stop-file is required"),
         };
     }
+}
+
+/// <summary>
+/// What the process is registered for with membarrier(2) (MEMBARRIER_CMD_GET_REGISTRATIONS, Linux
+/// 6.3+): the gate's close needs the private expedited barrier (bit 4), which the runtime registers at
+/// start and a restored process has only if CRIU restored it (or the gate registered it again).
+/// </summary>
+internal static partial class Membarrier
+{
+    private const long GetRegistrations = 1 << 9;
+
+    public static long Registrations() =>
+        syscall(System.Runtime.InteropServices.RuntimeInformation.ProcessArchitecture == System.Runtime.InteropServices.Architecture.Arm64 ? 283 : 324, GetRegistrations, 0, 0);
+
+    [System.Runtime.InteropServices.DllImport("libc", SetLastError = true)]
+    private static extern long syscall(long number, long command, long flags, long cpu);
 }
