@@ -194,8 +194,13 @@ internal static partial class Libc
     // userfaultfd(2), by number (glibc wraps it only from 2.36): what CRIU's lazy pages rest on.
     public static long SYS_userfaultfd => RuntimeInformation.ProcessArchitecture == Architecture.Arm64 ? 282 : 323;
 
-    // membarrier(2), by number: the gate's close (ProcessWideBarrier).
-    public static long SYS_membarrier => RuntimeInformation.ProcessArchitecture == Architecture.Arm64 ? 283 : 324;
+    // membarrier(2), by number: the gate's close (ProcessWideBarrier); -1 where not known here.
+    public static long SYS_membarrier => RuntimeInformation.ProcessArchitecture switch
+    {
+        Architecture.X64 => 324,
+        Architecture.Arm64 => 283,
+        _ => -1,
+    };
     public const long MEMBARRIER_CMD_PRIVATE_EXPEDITED = 1 << 3;
     public const long MEMBARRIER_CMD_REGISTER_PRIVATE_EXPEDITED = 1 << 4;
 

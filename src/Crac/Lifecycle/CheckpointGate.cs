@@ -101,6 +101,13 @@ public sealed class CheckpointGate : IResource
         catch (OperationCanceledException) when (cancellationToken.IsCancellationRequested)
         {
             int inside = _core.ResolveTimeout(closing);
+            if (inside < 0)
+            {
+                throw new InvalidOperationException(
+                    $"Checkpoint gate '{Name}' was opened again while the checkpoint waited for it to close, so it holds nothing back. " +
+                    "Open a gate only through its after-restore, and register it with one context.");
+            }
+
             if (inside > 0)
             {
                 throw new TimeoutException(

@@ -118,16 +118,29 @@ internal sealed class GateCore<TMemory>
     /// </summary>
     public GateClosing BeginClose()
     {
+        GateClosing? underWay;
         GateClosing closing;
         lock (_sync)
         {
-            if (TMemory.Load(ref _closing, this) is { } current)
+            underWay = TMemory.Load(ref _closing, this);
+            closing = underWay ?? new GateClosing();
+            if (underWay is null)
             {
-                return current;
+                TMemory.Store(ref _closing, this, closing);
+            }
+        }
+
+        if (underWay is not null)
+        {
+            // Another closer's: sums prove nothing until its barrier has run, this caller's (a
+            // timeout's) no more than anyone's, so wait the microseconds until it has.
+            TMemory.Fence();
+            while (!TMemory.LoadFenced(underWay))
+            {
+                TMemory.Pause();
             }
 
-            closing = new GateClosing();
-            TMemory.Store(ref _closing, this, closing);
+            return underWay;
         }
 
         // The closer's half of the handshake, for every thread at once: each thread's +1 stored
@@ -146,10 +159,16 @@ internal sealed class GateCore<TMemory>
 
     /// <summary>
     /// Settles a close whose deadline passed: returns 0 when the gate is empty after all (it
-    /// stays closed), otherwise opens it again and returns how many were still inside.
+    /// stays closed), otherwise opens it again and returns how many were still inside; -1 when
+    /// something else opened it meanwhile, so that this close holds nothing.
     /// </summary>
     public int ResolveTimeout(GateClosing closing)
     {
+        if (!ReferenceEquals(TMemory.Load(ref _closing, this), closing))
+        {
+            return -1;
+        }
+
         if (closing.Drained.Task.IsCompleted)
         {
             return 0;

@@ -82,6 +82,9 @@ internal interface IGateMemory
     /// <summary>A full fence on every thread of the process: every store made before it is visible after it.</summary>
     static abstract void ProcessWideFence();
 
+    /// <summary>A pause in a spin-wait for another thread's store.</summary>
+    static abstract void Pause();
+
     /// <summary>Completes a signal: an interlocked operation, so also a full fence.</summary>
     static abstract bool TrySignal(TaskCompletionSource signal);
 }
@@ -136,6 +139,8 @@ internal readonly struct HardwareMemory : IGateMemory
     public static void Fence() => Interlocked.MemoryBarrier();
 
     public static void ProcessWideFence() => ProcessWideBarrier.Run();
+
+    public static void Pause() => Thread.SpinWait(20);
 
     public static bool TrySignal(TaskCompletionSource signal) => signal.TrySetResult();
 }

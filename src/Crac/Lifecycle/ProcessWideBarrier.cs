@@ -18,7 +18,8 @@ internal static class ProcessWideBarrier
 
         // EPERM: the process is not registered. The runtime registers at start and CRIU 4.2 restores
         // the registration, but another restorer may not, and the runtime's own barrier
-        // (Interlocked.MemoryBarrierProcessWide) then fails silently: its check is a debug assert.
+        // (Interlocked.MemoryBarrierProcessWide) would then fail: silently where its check is a
+        // debug assert (the GC's and minipal's copies), fatally where it is the PAL's FATAL_ASSERT.
         if (Marshal.GetLastPInvokeError() == Libc.EPERM
             && Membarrier(Libc.MEMBARRIER_CMD_REGISTER_PRIVATE_EXPEDITED)
             && Membarrier(Libc.MEMBARRIER_CMD_PRIVATE_EXPEDITED))
@@ -31,5 +32,5 @@ internal static class ProcessWideBarrier
         Interlocked.MemoryBarrierProcessWide();
     }
 
-    private static bool Membarrier(long command) => Libc.syscall(Libc.SYS_membarrier, command, 0, 0) == 0;
+    private static bool Membarrier(long command) => Libc.SYS_membarrier >= 0 && Libc.syscall(Libc.SYS_membarrier, command, 0, 0) == 0;
 }

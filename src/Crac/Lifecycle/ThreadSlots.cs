@@ -9,14 +9,15 @@ namespace Crac.Lifecycle;
 /// that thread. Finding it costs one thread-static read on each entry. When the thread dies, its
 /// lease's finalizer hands the number back, but only once no gate counts work entered on it (a
 /// scope may outlive its thread, left later on another one); until then it tries again at each
-/// collection. Threads beyond <see cref="Capacity"/> leases get none and use interlocked stripes.
+/// collection (a thread's lease is usually collected by a full collection). Threads beyond
+/// <see cref="Capacity"/> leases use interlocked stripes until a number comes back.
 /// </summary>
 internal static class ThreadSlots
 {
     /// <summary>Slots per gate: more than the threads that pass gates at once in any ordinary process.</summary>
     public static readonly int Capacity = (int)BitOperations.RoundUpToPowerOf2((uint)Math.Max(128, 4 * Environment.ProcessorCount));
 
-    /// <summary>The leased slot + 1; 0 before the thread's first passage, -1 when it could get none.</summary>
+    /// <summary>The leased slot + 1; 0 while the thread has none (before its first passage, or when none was free).</summary>
     [ThreadStatic]
     private static int t_slotPlusOne;
 
@@ -26,6 +27,8 @@ internal static class ThreadSlots
 
     private static readonly Lock Sync = new();
     private static readonly Stack<int> Returned = new();
+    // Returned.Count, readable without the lock: a thread that found no number looks here on each passage.
+    private static int s_returned;
     private static readonly List<WeakReference<GateCore<HardwareMemory>>> Gates = [];
     private static int s_neverLeased;
 
@@ -74,16 +77,22 @@ internal static class ThreadSlots
     [MethodImpl(MethodImplOptions.NoInlining)]
     private static int LeaseForThisThread()
     {
+        // All leased: the thread passes on a stripe, and tries again once a number has come back.
+        if (Volatile.Read(ref s_returned) == 0 && Volatile.Read(ref s_neverLeased) >= Capacity)
+        {
+            return -1;
+        }
+
         int slot;
         lock (Sync)
         {
             slot = Returned.Count > 0 ? Returned.Pop() : s_neverLeased < Capacity ? s_neverLeased++ : -1;
+            s_returned = Returned.Count;
         }
 
         if (slot < 0)
         {
-            t_slotPlusOne = -1;
-            return -2;
+            return -1;
         }
 
         t_lease = new Lease(slot);
@@ -106,6 +115,7 @@ internal static class ThreadSlots
             }
 
             Returned.Push(slot);
+            s_returned = Returned.Count;
             return true;
         }
     }

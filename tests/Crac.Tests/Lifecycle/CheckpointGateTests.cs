@@ -231,6 +231,24 @@ public sealed class CheckpointGateTests
         Assert.ThrowsExactly<ArgumentException>(() => new CheckpointGate(" "));
     }
 
+    [TestMethod]
+    public async Task AGateOpenedByAnotherWhileItClosesFailsThatCloseInsteadOfHoldingNothing()
+    {
+        var gate = new CheckpointGate("reopened");
+        CheckpointGate.Scope scope = gate.Enter();
+        using var deadline = new CancellationTokenSource(TimeSpan.FromMilliseconds(500));
+        Task close = gate.BeforeCheckpointAsync(Core.GlobalContext, deadline.Token);
+        Assert.IsFalse(close.IsCompleted, "a close waits for the work inside");
+
+        // As a second context's after-restore would: the gate opens under the close that waits.
+        await gate.AfterRestoreAsync(Core.GlobalContext, CancellationToken.None);
+        scope.Dispose();
+
+        InvalidOperationException error = await Assert.ThrowsExactlyAsync<InvalidOperationException>(() => close);
+        StringAssert.Contains(error.Message, "'reopened' was opened again while the checkpoint waited");
+        Assert.IsTrue(gate.IsOpen);
+    }
+
     private static async Task EnterAsyncAndRecord(CheckpointGate gate, long[] enteredAt)
     {
         using (await gate.EnterAsync())

@@ -633,6 +633,8 @@ internal readonly struct SimulatedMemory : IGateMemory
 
     public static void ProcessWideFence() => TsoMachine.Current.ProcessWideFence();
 
+    public static void Pause() => TsoMachine.Current.Step("pause");
+
     public static GateClosing? Load(ref GateClosing? field, object owner) => (GateClosing?)TsoMachine.Current.Load(owner, -1, null);
 
     public static void Store(ref GateClosing? field, object owner, GateClosing? value) => TsoMachine.Current.Store(owner, -1, value);
