@@ -49,6 +49,67 @@ public sealed class ThreadSlotsTests
         Assert.IsTrue(gate.BeforeCheckpointAsync(Core.GlobalContext, CancellationToken.None).IsCompletedSuccessfully, "the gate still counts work inside");
     }
 
+    [TestMethod]
+    public void ThreadsBeyondTheSlotsPassOnStripesAndTakeASlotOnceOneComesBack()
+    {
+        var gate = new CheckpointGate("beyond the slots");
+        int threads = ThreadSlots.Available + 2;
+        using var release = new ManualResetEventSlim();
+        using var passAgain = new ManualResetEventSlim();
+        var inside = new CountdownEvent(threads);
+        var slots = new int[threads];
+        var secondPass = new int[threads];
+        var holders = Enumerable.Range(0, threads).Select(i => new Thread(() =>
+        {
+            using (gate.Enter())
+            {
+                slots[i] = ThreadSlots.Current;
+                inside.Signal();
+                release.Wait();
+            }
+
+            if (slots[i] < 0)
+            {
+                passAgain.Wait();
+                using (gate.Enter())
+                {
+                    secondPass[i] = ThreadSlots.Current;
+                }
+            }
+        }) { IsBackground = true }).ToArray();
+        Array.ForEach(holders, t => t.Start());
+        Assert.IsTrue(inside.Wait(TimeSpan.FromSeconds(30)), "the threads did not all get in");
+        int[] without = [.. Enumerable.Range(0, threads).Where(i => slots[i] < 0)];
+        Assert.IsTrue(without.Length >= 2, $"only {without.Length} threads found no slot");
+
+        // Work inside on stripes and on slots alike holds the close back until it leaves.
+        Task close = gate.BeforeCheckpointAsync(Core.GlobalContext, CancellationToken.None);
+        Thread.Sleep(100);
+        Assert.IsFalse(close.IsCompleted, "the gate closed with work inside");
+        release.Set();
+        Assert.IsTrue(close.Wait(TimeSpan.FromSeconds(10)), "the gate did not drain");
+        gate.AfterRestoreAsync(Core.GlobalContext, CancellationToken.None).GetAwaiter().GetResult();
+
+        // The threads with slots end; their numbers come back; a thread that had none takes one.
+        foreach (int i in Enumerable.Range(0, threads).Except(without))
+        {
+            Assert.IsTrue(holders[i].Join(TimeSpan.FromSeconds(10)));
+        }
+
+        var waited = Stopwatch.StartNew();
+        while (ThreadSlots.Available == 0)
+        {
+            Assert.IsTrue(waited.Elapsed < TimeSpan.FromSeconds(10), "no number came back within 10 s of its thread's end");
+            CollectFor(TimeSpan.FromMilliseconds(50));
+        }
+
+        passAgain.Set();
+        Assert.IsTrue(without.All(i => holders[i].Join(TimeSpan.FromSeconds(10))), "a thread's second pass did not end");
+        Assert.IsTrue(without.Any(i => secondPass[i] >= 0), "threads without a slot kept passing on stripes after numbers came back: " + string.Join(", ", without.Select(i => secondPass[i])));
+        Assert.IsTrue(gate.BeforeCheckpointAsync(Core.GlobalContext, CancellationToken.None).IsCompletedSuccessfully, "the gate's counts are not whole");
+        gate.AfterRestoreAsync(Core.GlobalContext, CancellationToken.None).GetAwaiter().GetResult();
+    }
+
     private static void RunOnThreadToItsEnd(Action body)
     {
         var thread = new Thread(() => body());
