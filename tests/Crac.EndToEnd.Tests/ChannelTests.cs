@@ -127,12 +127,33 @@ public sealed class ChannelTests
 
         // The connection closed without a stop: what a killed client leaves behind. (The session's
         // Dispose would send a stop first; a stop within a millisecond of the start can itself leave
-        // the runtime's end open, a runtime race this test is not about.)
+        // the runtime's end open, a runtime race this test is not about.) The client hangs up only
+        // after its reply came: a hang-up before it would be noticed by the reply's own write, and
+        // the test would not show that anything else closes the connection.
         EventPipeSession session = new DiagnosticsClient(app.Pid).StartEventPipeSession([provider], requestRundown: false, circularBufferMB: 1);
         Assert.AreEqual(1, DiagnosticsSocket.CountSessions(app.Pid));
+        var source = new EventPipeEventSource(session.EventStream);
+        var replied = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
+        source.Dynamic.All += data =>
+        {
+            if ((int)data.ID == AgentProtocol.EventIds.Reply)
+            {
+                replied.TrySetResult();
+            }
+        };
+        Task processing = Task.Run(source.Process);
+        await replied.Task.WaitAsync(TimeSpan.FromSeconds(10));
         session.EventStream.Dispose();
+        try
+        {
+            await processing.WaitAsync(TimeSpan.FromSeconds(10));
+        }
+        catch (Exception reading) when (reading is not TimeoutException)
+        {
+            // The reader's stream was closed under it: that is the hang-up.
+        }
+
         Assert.AreEqual(0, DiagnosticsSocket.CountSessions(app.Pid), "a connection whose client hung up is no session CRIU refuses");
-        Assert.AreEqual(1, DiagnosticsSocket.CountConnections(app.Pid), "the runtime has not noticed yet");
 
         // The runtime's end stays open until it notices the client is gone; the agent makes it notice.
         await ProcessRunner.WaitUntilAsync(() => DiagnosticsSocket.CountConnections(app.Pid) == 0, TimeSpan.FromSeconds(10),
