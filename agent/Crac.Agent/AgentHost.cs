@@ -64,7 +64,11 @@ internal static class AgentHost
     /// of `status`, the resolution of each engine's options, the parked state's JSON and the
     /// restore hand-over's, the Random layout check and the machine's snapshot. Their first run is
     /// mostly JIT compilation (about 150 ms on the first checkpoint's path here). Each is what a
-    /// checkpoint or `dotnet crac status` does anyway, with no side effect. The heap walker's
+    /// checkpoint or `dotnet crac status` does anyway, with no side effect. The restored process's
+    /// path is rehearsed too, without its effects: the notifications on a private context, the
+    /// machine's comparison, the inherited fds' look, the look for OpenSSL and the final report's
+    /// JSON. A first restore spent 55-70 ms from finding itself restored to its report, a second
+    /// 15 (docs/performance.md); first calls, not work. The heap walker's
     /// attach is not among them: it is a command to the process's own diagnostics server, which
     /// serves one client at a time, so it would compete with a tool's first requests; in
     /// before-checkpoint it does not wait, as the tool holds its request session open until then.
@@ -74,6 +78,8 @@ internal static class AgentHost
         try
         {
             RestoreFidelityResources.WarmUp();
+            FileDescriptorResource.WarmUp();
+            Coordinator.RehearseNotifications();
             AgentEventSource.Log.WarmUp();
         }
         catch (Exception)

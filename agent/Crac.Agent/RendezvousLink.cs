@@ -64,15 +64,27 @@ internal static class RendezvousLink
     }
 
     /// <summary>
-    /// Parking, without a checkpoint: the parked state's JSON for <paramref name="sample"/>, and the
-    /// restore hand-over's. Their first run is mostly JIT compilation, tens of ms between the process
-    /// being ready and the tool learning it (see AgentHost.WarmUp).
+    /// Parking, without a checkpoint: the parked state's JSON for <paramref name="sample"/>, the
+    /// restore hand-over's, and the final report's. Their first run is mostly JIT compilation, tens
+    /// of ms between the process being ready (or restored) and the tool learning it (see AgentHost.WarmUp).
     /// </summary>
     public static void WarmUp(DumpInstructions sample)
     {
         WarmRestoreRead();
         _ = System.Text.Json.JsonSerializer.SerializeToUtf8Bytes(
             new OutcomeReply { State = CheckpointState.WaitingForDump, Phase = CheckpointPhase.WaitingForDump, Dump = sample }, CracJsonContext.Default.OutcomeReply);
+        var restored = new CheckpointReport
+        {
+            Outcome = CheckpointOutcome.Restored,
+            Engine = "criu",
+            DryRun = false,
+            Generation = 1,
+            ImageDirectory = sample.ImageDirectory,
+            Phases = [new PhaseTiming(CheckpointPhase.AfterRestore, TimeSpan.FromMilliseconds(1))],
+            Actions = [new CheckpointAction("warm-up", "a report like a restore's")],
+        };
+        _ = System.Text.Json.JsonSerializer.SerializeToUtf8Bytes(
+            new OutcomeReply { State = CheckpointState.Done, Report = CheckpointReportMessage.From(restored) }, CracJsonContext.Default.OutcomeReply);
     }
 
     /// <summary>

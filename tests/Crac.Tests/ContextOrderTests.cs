@@ -50,6 +50,23 @@ public sealed class ContextOrderTests
     }
 
     [TestMethod]
+    public void TheRehearsalOfTheNotificationsTellsNoRegisteredResource()
+    {
+        var recorder = new ConcurrentQueue<string>();
+        var agent = new RecordingResource(recorder, "agent");
+        var user = new RecordingResource(recorder, "user");
+        Coordinator.Global.Agent.Register(agent);
+        Core.GlobalContext.Register(user);
+
+        Coordinator.RehearseNotifications();
+        Assert.AreEqual(0, recorder.Count, "a rehearsal runs on a private context");
+
+        Simulate.Checkpoint();
+        CollectionAssert.AreEqual(new[] { "user-before", "agent-before", "agent-after", "user-after" }, recorder.Drain(), "and leaves the global one as it was");
+        GC.KeepAlive(new object[] { agent, user });
+    }
+
+    [TestMethod]
     public void EveryResourceIsNotifiedAndEveryFailureIsReportedWhenSomeThrow()
     {
         var recorder = new ConcurrentQueue<string>();

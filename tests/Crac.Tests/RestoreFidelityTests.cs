@@ -80,4 +80,26 @@ public sealed class RestoreFidelityTests
             TimeZoneInfo.ClearCachedData();
         }
     }
+
+    [TestMethod]
+    public void TheRehearsalOfTheComparisonFixesNothingAndRecordsNothing()
+    {
+        TimeZoneInfo local = TimeZoneInfo.Local;
+        string? tz = Environment.GetEnvironmentVariable("TZ");
+        Environment.SetEnvironmentVariable("TZ", "Asia/Tokyo");
+        try
+        {
+            IReadOnlyList<FidelityFinding> recorded = RestoreFidelity.Findings();
+
+            RestoredMachine.Rehearse();
+
+            Assert.AreSame(local, TimeZoneInfo.Local, "the rehearsal left TimeZoneInfo's cache alone (a restore's comparison clears it and would now read Asia/Tokyo)");
+            CollectionAssert.AreEqual(recorded.ToList(), RestoreFidelity.Findings().ToList(), "nothing recorded");
+        }
+        finally
+        {
+            Environment.SetEnvironmentVariable("TZ", tz);
+            TimeZoneInfo.ClearCachedData();
+        }
+    }
 }

@@ -279,6 +279,29 @@ internal static class Coordinator
     }
 
     /// <summary>A compacting full GC that also returns freed memory to the OS, then trims the native heap: the image holds only live data.</summary>
+    /// <summary>
+    /// Runs the notification machinery (the contexts' and the invoker's async code, both ways) once
+    /// on a private context holding a resource that does nothing, outside any checkpoint: in a
+    /// restored process the after-restore half's first run would otherwise be first calls, on the
+    /// path to its first response (see AgentHost.WarmUp).
+    /// </summary>
+    internal static void RehearseNotifications()
+    {
+        var rehearsal = new GlobalContext();
+        rehearsal.Register(NothingToDo.Instance);
+        rehearsal.BeforeCheckpointAsync(rehearsal, CancellationToken.None).GetAwaiter().GetResult();
+        rehearsal.AfterRestoreAsync(rehearsal, CancellationToken.None).GetAwaiter().GetResult();
+    }
+
+    private sealed class NothingToDo : IResource
+    {
+        public static readonly NothingToDo Instance = new();
+
+        public Task BeforeCheckpointAsync(Context context, CancellationToken cancellationToken) => Task.CompletedTask;
+
+        public Task AfterRestoreAsync(Context context, CancellationToken cancellationToken) => Task.CompletedTask;
+    }
+
     private static void CompactAndTrimHeap()
     {
         GCSettings.LargeObjectHeapCompactionMode = GCLargeObjectHeapCompactionMode.CompactOnce;

@@ -92,9 +92,18 @@ internal static class FdClassifier
     /// </summary>
     public static void RefreshInheritedDescriptors()
     {
+        if (InheritedDescriptorsNow() is { } refreshed)
+        {
+            _inheritedAtStart = refreshed;
+        }
+    }
+
+    /// <summary>Those of the descriptors inherited at start-up that are still inherited, as they are now; null if none were noted.</summary>
+    internal static Dictionary<int, ulong>? InheritedDescriptorsNow()
+    {
         if (_inheritedAtStart is not { } previous)
         {
-            return;
+            return null;
         }
 
         // Only the few inherited fds are looked at (not a full scan): this runs on the restore's critical path.
@@ -108,7 +117,7 @@ internal static class FdClassifier
             }
         }
 
-        _inheritedAtStart = refreshed;
+        return refreshed;
     }
 
     /// <summary>Whether a unix socket belongs to this process's diagnostics server (a session or the listener).</summary>

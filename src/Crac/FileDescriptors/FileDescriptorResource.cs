@@ -31,6 +31,9 @@ internal sealed class FileDescriptorResource : IResource
         Installed = true;
     }
 
+    /// <summary>After-restore's first look at the inherited descriptors, ahead of it and with no effect (see AgentHost.WarmUp).</summary>
+    public static void WarmUp() => _ = FdClassifier.InheritedDescriptorsNow();
+
     public Task BeforeCheckpointAsync(Context context, CancellationToken cancellationToken)
     {
         CheckpointScope? scope = CheckpointScope.Current;

@@ -31,8 +31,9 @@ internal sealed class Rendezvous
 
     private static readonly string[] Files = [Parked, Resume, Restore, Report];
 
-    // A poll costs a failed open; a parked process and a waiting tool can afford one every few ms.
-    private static readonly TimeSpan PollInterval = TimeSpan.FromMilliseconds(2);
+    // A poll costs a failed stat; a waiting tool can afford one every millisecond, and a restore's
+    // report is waited for on the path to `dotnet crac restore`'s end.
+    private static readonly TimeSpan PollInterval = TimeSpan.FromMilliseconds(1);
 
     private Rendezvous(string directory, uint owner)
     {

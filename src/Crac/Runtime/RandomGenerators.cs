@@ -59,13 +59,23 @@ internal sealed class RandomGenerators : IResource
         ReseedRandom();
         (bool reseeded, string detail) = OpenSslRandom.Reseed();
         RestoreFidelity.Record(new FidelityFinding("RandomNumberGenerator", reseeded ? FidelityState.Fixed : (OpenSslRandom.LoadedLibcrypto() is null ? FidelityState.Unchanged : FidelityState.Unavailable), detail));
-        RestoreFidelity.Record(new FidelityFinding("Guid.NewGuid", FidelityState.Unchanged, "reads the OS's generator on every call: unique across restores with no help"));
-        RestoreFidelity.Record(new FidelityFinding("string hashing", FidelityState.PerImage,
-            "string.GetHashCode's randomised seed was drawn at start-up and every restore of this image shares it (tables built with it depend on it): hash-flooding resistance holds per image, not per instance; take images per deployment"));
-        RestoreFidelity.Record(new FidelityFinding("HashCode", FidelityState.PerImage,
-            "HashCode's seed was drawn at start-up and every restore of this image shares it; hash codes of equal values agree across instances restored from it, as they would within one process"));
+        foreach (FidelityFinding finding in StaticFindings())
+        {
+            RestoreFidelity.Record(finding);
+        }
+
         return Task.CompletedTask;
     }
+
+    /// <summary>What holds for every restore, whatever was done.</summary>
+    private static IEnumerable<FidelityFinding> StaticFindings() =>
+    [
+        new FidelityFinding("Guid.NewGuid", FidelityState.Unchanged, "reads the OS's generator on every call: unique across restores with no help"),
+        new FidelityFinding("string hashing", FidelityState.PerImage,
+            "string.GetHashCode's randomised seed was drawn at start-up and every restore of this image shares it (tables built with it depend on it): hash-flooding resistance holds per image, not per instance; take images per deployment"),
+        new FidelityFinding("HashCode", FidelityState.PerImage,
+            "HashCode's seed was drawn at start-up and every restore of this image shares it; hash codes of equal values agree across instances restored from it, as they would within one process"),
+    ];
 
     private void ReseedRandom()
     {
@@ -126,7 +136,19 @@ internal sealed class RandomGenerators : IResource
     }
 
     /// <summary>Checks the layout ahead of the first checkpoint (reflection is slow the first time).</summary>
-    public void WarmUp() => LayoutProblem();
+    /// <summary>
+    /// Ahead of the first checkpoint, with no effect: the layout check's reflection (before-checkpoint's
+    /// first run) and the after-restore's look for OpenSSL and its findings' text (see AgentHost.WarmUp).
+    /// </summary>
+    public void WarmUp()
+    {
+        LayoutProblem();
+        _ = OpenSslRandom.LoadedLibcrypto();
+        foreach (FidelityFinding finding in StaticFindings())
+        {
+            _ = RestoreFidelity.Describe(finding);
+        }
+    }
 
     [UnconditionalSuppressMessage("Trimming", "IL2077", Justification = "Random's private nested types live in CoreLib, which is never trimmed under the JIT this runs on; a missing one is reported, not used.")]
     [UnconditionalSuppressMessage("Trimming", "IL2026", Justification = "As above.")]

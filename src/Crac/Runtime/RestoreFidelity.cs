@@ -30,8 +30,11 @@ internal static class RestoreFidelity
             Latest[finding.Area] = finding;
         }
 
-        CheckpointActions.Record(ReportSource, $"{finding.Area}: {Diagnostics.WireNames.Of(finding.State)}: {finding.Detail}");
+        CheckpointActions.Record(ReportSource, Describe(finding));
     }
+
+    /// <summary>A finding as the restore's report lists it.</summary>
+    public static string Describe(FidelityFinding finding) => $"{finding.Area}: {Diagnostics.WireNames.Of(finding.State)}: {finding.Detail}";
 
     /// <summary>The last restore's findings, in the order they were made (empty for a process never restored).</summary>
     public static IReadOnlyList<FidelityFinding> Findings()

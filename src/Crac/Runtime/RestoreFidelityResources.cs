@@ -25,10 +25,13 @@ internal static class RestoreFidelityResources
         Coordinator.Global.Agent.Register(RandomGenerators.Instance);
     }
 
-    /// <summary>What their before-checkpoint does the first time, ahead of it and with no effect: the layout check's reflection, the machine's snapshot.</summary>
+    /// <summary>
+    /// What their before-checkpoint and after-restore do the first time, ahead of them and with no
+    /// effect: the layout check's reflection, the machine's snapshot and its comparison.
+    /// </summary>
     public static void WarmUp()
     {
         RandomGenerators.Instance.WarmUp();
-        _ = MachineSnapshot.Capture();
+        RestoredMachine.Rehearse();
     }
 }

@@ -44,14 +44,27 @@ internal sealed class RestoredMachine : IResource
         return Task.CompletedTask;
     }
 
-    /// <summary>Fixes what it can and returns a finding for each thing compared.</summary>
-    internal static IEnumerable<FidelityFinding> Compare(MachineSnapshot before)
+    /// <summary>
+    /// The after-restore's comparison against a snapshot taken now, with no fix applied and nothing
+    /// recorded: its first run (reading the time zone, cgroups and environment, formatting the
+    /// findings) is mostly first calls, which a restored process then does not pay (see AgentHost.WarmUp).
+    /// </summary>
+    public static void Rehearse()
+    {
+        foreach (FidelityFinding finding in Compare(MachineSnapshot.Capture(), rehearsal: true))
+        {
+            _ = RestoreFidelity.Describe(finding);
+        }
+    }
+
+    /// <summary>Fixes what it can (unless rehearsing) and returns a finding for each thing compared.</summary>
+    internal static IEnumerable<FidelityFinding> Compare(MachineSnapshot before, bool rehearsal = false)
     {
         yield return Clocks(before);
-        yield return TimeZone(before);
-        yield return Culture(before);
+        yield return TimeZone(before, rehearsal);
+        yield return Culture(before, rehearsal);
         yield return HostName(before);
-        yield return Memory(before);
+        yield return Memory(before, rehearsal);
         yield return Cpus(before);
         foreach (FidelityFinding finding in EnvironmentVariables(before))
         {
@@ -83,10 +96,19 @@ internal sealed class RestoredMachine : IResource
                 $"the wall clock and Stopwatch both moved {Duration(wall)} since the checkpoint's notifications began");
     }
 
-    private static FidelityFinding TimeZone(MachineSnapshot before)
+    private static FidelityFinding TimeZone(MachineSnapshot before, bool rehearsal)
     {
         // TimeZoneInfo.Local is computed once (from TZ, else /etc/localtime); the restorer's may differ.
-        TimeZoneInfo.ClearCachedData();
+        // A rehearsal leaves the cache as it is and reads the zone's file the way Local would.
+        if (rehearsal)
+        {
+            _ = TimeZoneInfo.FindSystemTimeZoneById(TimeZoneInfo.Local.Id);
+        }
+        else
+        {
+            TimeZoneInfo.ClearCachedData();
+        }
+
         string now = TimeZoneInfo.Local.Id;
         return now == before.LocalTimeZone
             ? new FidelityFinding("time zone", FidelityState.Unchanged, $"{now}; TimeZoneInfo's cache was cleared, so a change of /etc/localtime or TZ is seen")
@@ -94,16 +116,20 @@ internal sealed class RestoredMachine : IResource
                 $"{before.LocalTimeZone} at the checkpoint, {now} now{(Environment.GetEnvironmentVariable("TZ") is { } tz ? $" (TZ={tz})" : string.Empty)}: TimeZoneInfo's cache was cleared, so DateTime.Now and TimeZoneInfo.Local follow this host");
     }
 
-    private static FidelityFinding Culture(MachineSnapshot before)
+    private static FidelityFinding Culture(MachineSnapshot before, bool rehearsal)
     {
         if (AppContext.TryGetSwitch("System.Globalization.Invariant", out bool invariant) && invariant)
         {
             return new FidelityFinding("culture", FidelityState.Unchanged, "invariant globalization mode: the culture does not depend on the host");
         }
 
-        CultureInfo.CurrentCulture.ClearCachedData();
+        if (!rehearsal)
+        {
+            CultureInfo.CurrentCulture.ClearCachedData();
+        }
+
         string? locale = MachineSnapshot.ReadLocaleVariable();
-        if (locale == before.LocaleVariable)
+        if (locale == before.LocaleVariable || rehearsal)
         {
             return new FidelityFinding("culture", FidelityState.Unchanged, $"{(CultureInfo.CurrentCulture.Name.Length == 0 ? "the invariant culture" : CultureInfo.CurrentCulture.Name)} (locale {locale ?? "unset"}); the culture caches were cleared");
         }
@@ -153,12 +179,12 @@ internal sealed class RestoredMachine : IResource
                 $"{before.HostName} at the checkpoint, {now} now: Environment.MachineName and Dns.GetHostName say {now}, but anything that kept the name from start-up (log enrichers, telemetry resource attributes, cached URLs) still says {before.HostName}; read it after the restore (Core.Restored)");
     }
 
-    private static FidelityFinding Memory(MachineSnapshot before)
+    private static FidelityFinding Memory(MachineSnapshot before, bool rehearsal)
     {
         long? limit = Cgroups.MemoryLimit();
         long? physical = Cgroups.PhysicalMemory();
         long budget = GC.GetGCMemoryInfo().TotalAvailableMemoryBytes;
-        if (limit == before.MemoryLimit && physical == before.PhysicalMemory)
+        if ((limit == before.MemoryLimit && physical == before.PhysicalMemory) || rehearsal)
         {
             return new FidelityFinding("memory limit", FidelityState.Unchanged,
                 $"{MachineSnapshot.Bytes(limit)} (cgroup), {MachineSnapshot.Bytes(physical)} of RAM, as at the checkpoint: the GC budgets {MachineSnapshot.Bytes(budget)}");

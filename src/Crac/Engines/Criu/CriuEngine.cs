@@ -15,8 +15,9 @@ internal sealed class CriuEngine : CheckpointEngine
     // restorer that only wakes the process over the channel gets this long to do so.
     private static readonly TimeSpan RestoreWakeTimeout = TimeSpan.FromSeconds(2);
 
-    // How soon a parked process notices it was restored: the first response of a restored service waits on it.
-    private static readonly TimeSpan ParkedPollInterval = TimeSpan.FromMilliseconds(5);
+    // How soon a parked process notices it was restored: the first response of a restored service
+    // waits on it. A poll is a failed open; a process parks only for as long as its dump takes.
+    private static readonly TimeSpan ParkedPollInterval = TimeSpan.FromMilliseconds(1);
 
     public override string Name => "criu";
 
