@@ -34,8 +34,11 @@ internal static class Criu
         Run(["dump", "-t", pid.ToString(System.Globalization.CultureInfo.InvariantCulture), "-D", image, "-o", "dump.log", "--shell-job", .. extra]);
 
     /// <summary>`criu restore` of a raw image, detached, as the baselines restore.</summary>
-    public static void Restore(string image, params string[] extra) =>
-        Run(["restore", "-D", image, "-o", "restore.log", "--shell-job", "--restore-detached", .. extra]);
+    public static void Restore(string image, params string[] extra) => Run(RestoreArguments(image, extra));
+
+    /// <summary>The argument vector of <see cref="Restore"/>, for a caller that starts CRIU itself.</summary>
+    public static string[] RestoreArguments(string image, params string[] extra) =>
+        ["restore", "-D", image, "-o", "restore.log", "--shell-job", "--restore-detached", .. extra];
 
     /// <summary>
     /// Waits until no diagnostics client is connected to the process (CRIU refuses one: "External
