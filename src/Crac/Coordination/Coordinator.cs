@@ -278,7 +278,6 @@ internal static class Coordinator
         };
     }
 
-    /// <summary>A compacting full GC that also returns freed memory to the OS, then trims the native heap: the image holds only live data.</summary>
     /// <summary>
     /// Runs the notification machinery (the contexts' and the invoker's async code, both ways) once
     /// on a private context holding a resource that does nothing, outside any checkpoint: in a
@@ -302,6 +301,7 @@ internal static class Coordinator
         public Task AfterRestoreAsync(Context context, CancellationToken cancellationToken) => Task.CompletedTask;
     }
 
+    /// <summary>A compacting full GC that also returns freed memory to the OS, then trims the native heap: the image holds only live data.</summary>
     private static void CompactAndTrimHeap()
     {
         GCSettings.LargeObjectHeapCompactionMode = GCLargeObjectHeapCompactionMode.CompactOnce;

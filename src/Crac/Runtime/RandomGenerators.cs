@@ -135,7 +135,6 @@ internal sealed class RandomGenerators : IResource
         return _layoutProblem;
     }
 
-    /// <summary>Checks the layout ahead of the first checkpoint (reflection is slow the first time).</summary>
     /// <summary>
     /// Ahead of the first checkpoint, with no effect: the layout check's reflection (before-checkpoint's
     /// first run) and the after-restore's look for OpenSSL and its findings' text (see AgentHost.WarmUp).
