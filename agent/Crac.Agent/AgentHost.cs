@@ -75,16 +75,23 @@ internal static class AgentHost
     /// </summary>
     private static void WarmUp()
     {
-        try
+        // Each on its own: one that fails here (a host without a piece the checkpoint would report
+        // missing) leaves the others' head start.
+        Action[] steps =
+        [
+            RandomGenerators.Instance.WarmUp, RestoredMachine.Rehearse, FileDescriptorResource.WarmUp,
+            Coordinator.RehearseNotifications, AgentEventSource.Log.WarmUp,
+        ];
+        foreach (Action step in steps)
         {
-            RestoreFidelityResources.WarmUp();
-            FileDescriptorResource.WarmUp();
-            Coordinator.RehearseNotifications();
-            AgentEventSource.Log.WarmUp();
-        }
-        catch (Exception)
-        {
-            // Only a head start: the checkpoint does the same work and reports what fails.
+            try
+            {
+                step();
+            }
+            catch (Exception)
+            {
+                // Only a head start: the checkpoint does the same work and reports what fails.
+            }
         }
     }
 

@@ -21,7 +21,7 @@ internal static class Criu
     }
 
     /// <summary>The error lines of the log a failed run wrote (-o, in the -D directory): CRIU says why there, not on stderr.</summary>
-    private static string LogErrors(string[] arguments)
+    public static string LogErrors(string[] arguments)
     {
         int directory = Array.IndexOf(arguments, "-D");
         int log = Array.IndexOf(arguments, "-o");

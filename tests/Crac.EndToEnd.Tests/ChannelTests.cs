@@ -132,11 +132,12 @@ public sealed class ChannelTests
         // the test would not show that anything else closes the connection.
         EventPipeSession session = new DiagnosticsClient(app.Pid).StartEventPipeSession([provider], requestRundown: false, circularBufferMB: 1);
         Assert.AreEqual(1, DiagnosticsSocket.CountSessions(app.Pid));
-        var source = new EventPipeEventSource(session.EventStream);
+        using var source = new EventPipeEventSource(session.EventStream);
         var replied = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
         source.Dynamic.All += data =>
         {
-            if ((int)data.ID == AgentProtocol.EventIds.Reply)
+            // The reply's last chunk: nothing of it is left to write after the hang-up.
+            if ((int)data.ID == AgentProtocol.EventIds.Reply && (int)data.PayloadByName("chunkIndex") == (int)data.PayloadByName("chunkCount") - 1)
             {
                 replied.TrySetResult();
             }

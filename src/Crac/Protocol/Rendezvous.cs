@@ -31,9 +31,12 @@ internal sealed class Rendezvous
 
     private static readonly string[] Files = [Parked, Resume, Restore, Report];
 
-    // A poll costs a failed stat; a waiting tool can afford one every millisecond, and a restore's
-    // report is waited for on the path to `dotnet crac restore`'s end.
-    private static readonly TimeSpan PollInterval = TimeSpan.FromMilliseconds(1);
+    /// <summary>
+    /// How long a poll of the rendezvous (a few stats, and a look whether the other side is alive)
+    /// sleeps: 1 ms for a second, where a restore's report and a restored process's hand-over are
+    /// waited for on the path to its first response; 5 ms after, where a wait can last minutes.
+    /// </summary>
+    internal static TimeSpan PollDelay(TimeSpan waited) => TimeSpan.FromMilliseconds(waited < TimeSpan.FromSeconds(1) ? 1 : 5);
 
     private Rendezvous(string directory, uint owner)
     {
@@ -184,7 +187,7 @@ internal sealed class Rendezvous
                 return null;
             }
 
-            await Task.Delay(PollInterval, cancellationToken).ConfigureAwait(false);
+            await Task.Delay(PollDelay(waited.Elapsed), cancellationToken).ConfigureAwait(false);
         }
 
         return null;

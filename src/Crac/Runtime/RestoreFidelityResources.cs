@@ -24,14 +24,4 @@ internal static class RestoreFidelityResources
         Coordinator.Global.Agent.Register(RestoredMachine.Instance);
         Coordinator.Global.Agent.Register(RandomGenerators.Instance);
     }
-
-    /// <summary>
-    /// What their before-checkpoint and after-restore do the first time, ahead of them and with no
-    /// effect: the layout check's reflection, the machine's snapshot and its comparison.
-    /// </summary>
-    public static void WarmUp()
-    {
-        RandomGenerators.Instance.WarmUp();
-        RestoredMachine.Rehearse();
-    }
 }

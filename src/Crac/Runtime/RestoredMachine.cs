@@ -99,10 +99,14 @@ internal sealed class RestoredMachine : IResource
     private static FidelityFinding TimeZone(MachineSnapshot before, bool rehearsal)
     {
         // TimeZoneInfo.Local is computed once (from TZ, else /etc/localtime); the restorer's may differ.
-        // A rehearsal leaves the cache as it is and reads the zone's file the way Local would.
+        // A rehearsal leaves the cache as it is and reads the zone's tzfile by name, which parses it
+        // as Local's re-read will (a zone with no tzdata name, "Local", is not looked up; no throw).
         if (rehearsal)
         {
-            _ = TimeZoneInfo.FindSystemTimeZoneById(TimeZoneInfo.Local.Id);
+            if (TimeZoneInfo.Local.Id is { } id && id != "Local")
+            {
+                _ = TimeZoneInfo.TryFindSystemTimeZoneById(id, out _);
+            }
         }
         else
         {

@@ -15,9 +15,10 @@ internal sealed class CriuEngine : CheckpointEngine
     // restorer that only wakes the process over the channel gets this long to do so.
     private static readonly TimeSpan RestoreWakeTimeout = TimeSpan.FromSeconds(2);
 
-    // How soon a parked process notices it was restored: the first response of a restored service
-    // waits on it. A poll is a failed open; a process parks only for as long as its dump takes.
-    private static readonly TimeSpan ParkedPollInterval = TimeSpan.FromMilliseconds(1);
+    // How soon a process that dumped itself notices it was restored (each poll reads CRIU's exit
+    // file, and misses by an exception until it is there). A process parked for the tool polls at
+    // Rendezvous.PollDelay instead: its restore's first response waits on that poll.
+    private static readonly TimeSpan SelfDumpPollInterval = TimeSpan.FromMilliseconds(5);
 
     public override string Name => "criu";
 
@@ -123,7 +124,7 @@ internal sealed class CriuEngine : CheckpointEngine
                     $"dotnet crac did not dump the process within {CracSettings.FormatTimeout(limit)} of it being ready (did the tool exit?). The checkpoint is abandoned."), directory);
             }
 
-            await Task.WhenAny(wake, Task.Delay(ParkedPollInterval)).ConfigureAwait(false);
+            await Task.WhenAny(wake, Task.Delay(Protocol.Rendezvous.PollDelay(waited.Elapsed))).ConfigureAwait(false);
         }
 
         return ToResult(await wake.ConfigureAwait(false), directory);
@@ -215,7 +216,7 @@ internal sealed class CriuEngine : CheckpointEngine
                     $"CRIU did not finish dumping within {CracSettings.FormatTimeout(limit)}; see {Path.Combine(directory, CriuCommandLine.DumpLog)}."), directory);
             }
 
-            await Task.WhenAny(wake, Task.Delay(ParkedPollInterval)).ConfigureAwait(false);
+            await Task.WhenAny(wake, Task.Delay(SelfDumpPollInterval)).ConfigureAwait(false);
         }
 
         return ToResult(await wake.ConfigureAwait(false), directory);
