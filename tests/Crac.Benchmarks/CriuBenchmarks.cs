@@ -113,46 +113,35 @@ internal static class CriuBenchmarks
     /// </summary>
     private static (double FirstResponse, double End) RestoreWhilePolling(string restorer, string[] arguments, int port, string log)
     {
+        Process? process = null;
+        Task<double>? exited = null;
+        string Failure() => $"{Path.GetFileName(restorer)} {arguments[0]} failed with {process!.ExitCode}: {File.ReadAllText(log)}{Criu.LogErrors(arguments)}";
         var stopwatch = Stopwatch.StartNew();
-        using Process process = Apps.Start(restorer, arguments, log);
-        // Its exit is timed when it happens, whether before the first 200 (raw CRIU) or after it.
-        Task<double> exited = Task.Factory.StartNew(() =>
+        double firstResponse = TimeToFirstResponse(
+            port,
+            () =>
+            {
+                process = Apps.Start(restorer, arguments, log);
+                // Its exit is timed when it happens, whether before the first 200 (raw CRIU) or after it.
+                exited = Task.Factory.StartNew(() =>
+                {
+                    process.WaitForExit();
+                    return stopwatch.Elapsed.TotalMilliseconds;
+                }, TaskCreationOptions.LongRunning);
+            },
+            failed: () => exited!.IsCompleted && process!.ExitCode != 0 ? Failure() : null);
+        using (process)
         {
-            process.WaitForExit();
-            return stopwatch.Elapsed.TotalMilliseconds;
-        }, TaskCreationOptions.LongRunning);
-        string Failure() => $"{Path.GetFileName(restorer)} {arguments[0]} failed with {process.ExitCode}: {File.ReadAllText(log)}{Criu.LogErrors(arguments)}";
-        while (true)
-        {
-            try
-            {
-                _ = Get(port, "/");
-                break;
-            }
-            catch (HttpRequestException)
-            {
-            }
-
-            if (exited.IsCompleted && process.ExitCode != 0)
-            {
-                throw new InvalidOperationException(Failure());
-            }
-
-            if (stopwatch.Elapsed > TimeSpan.FromSeconds(60))
-            {
-                throw new TimeoutException($"no HTTP 200 on port {port} within 60 s of starting {Path.GetFileName(restorer)}");
-            }
-
-            Thread.Sleep(1);
+            double end = exited!.GetAwaiter().GetResult();
+            return process!.ExitCode == 0 ? (firstResponse, end) : throw new InvalidOperationException(Failure());
         }
-
-        double firstResponse = stopwatch.Elapsed.TotalMilliseconds;
-        double end = exited.GetAwaiter().GetResult();
-        return process.ExitCode == 0 ? (firstResponse, end) : throw new InvalidOperationException(Failure());
     }
 
-    /// <summary>Runs the action, then polls until the app answers 200; the time from the action's start.</summary>
-    public static double TimeToFirstResponse(int port, Action start)
+    /// <summary>
+    /// Runs the action, then polls until the app answers 200; the time from the action's start.
+    /// <paramref name="failed"/> says why the app will not answer (its restorer failed), or null.
+    /// </summary>
+    public static double TimeToFirstResponse(int port, Action start, Func<string?>? failed = null)
     {
         var stopwatch = Stopwatch.StartNew();
         start();
@@ -165,6 +154,11 @@ internal static class CriuBenchmarks
             }
             catch (HttpRequestException)
             {
+            }
+
+            if (failed?.Invoke() is { } failure)
+            {
+                throw new InvalidOperationException(failure);
             }
 
             if (stopwatch.Elapsed > TimeSpan.FromSeconds(60))
