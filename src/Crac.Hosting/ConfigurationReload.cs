@@ -89,15 +89,29 @@ internal sealed class ConfigurationReload : IResource
         int providers = 0;
         var reloaded = new List<string>();
         var compared = new List<string>();
+        var shellOnly = new SortedSet<string>(StringComparer.Ordinal);
         foreach (IConfigurationRoot root in roots)
         {
             try
             {
-                string? changed = _sources.TryGetValue(root, out ConfigurationSources? sources) ? sources.Difference(root) : "it was not read before the checkpoint";
+                IReadOnlyList<string> shellVariables = [];
+                string? changed = _sources.TryGetValue(root, out ConfigurationSources? sources) ? sources.Difference(root, out shellVariables) : "it was not read before the checkpoint";
                 providers += root.Providers.Count();
                 if (changed is null)
                 {
                     compared.Add(sources!.Compared);
+                    if (shellVariables.Count > 0)
+                    {
+                        // Their values are read (IConfiguration["_"] is right); nothing binds them, so nobody is told.
+                        foreach (IConfigurationProvider provider in ConfigurationSources.EnvironmentProviders(root))
+                        {
+                            provider.Load();
+                        }
+
+                        shellOnly.UnionWith(shellVariables);
+                        ReadSources(root);
+                    }
+
                     continue;
                 }
 
@@ -113,7 +127,8 @@ internal sealed class ConfigurationReload : IResource
         if (roots.Count > 0)
         {
             string hosts = $"{roots.Count} host{(roots.Count == 1 ? string.Empty : "s")}";
-            string unchanged = $"{string.Join("; ", compared)} compared";
+            string unchanged = $"{string.Join("; ", compared)} compared" + (shellOnly.Count == 0 ? string.Empty :
+                $"; only the shell's own variables differ ({string.Join(", ", shellOnly)}): the environment providers read them again, and no change token fired");
             RestoreFidelity.Record(reloaded.Count > 0
                 ? new FidelityFinding("configuration", FidelityState.Fixed,
                     $"reloaded the configuration of {reloaded.Count} of {hosts} ({string.Join("; ", reloaded)}): environment variables, files, secret stores read again; IOptionsMonitor and change tokens fired" +

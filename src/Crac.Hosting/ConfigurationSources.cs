@@ -17,6 +17,13 @@ namespace Crac.Hosting;
 /// </summary>
 internal sealed class ConfigurationSources
 {
+    /// <summary>
+    /// Variables a shell sets for itself (bash: the last command's path, the nesting depth, the
+    /// previous directory): they differ between the shell that started the process and the one
+    /// that restores it, and no application reads its configuration from them.
+    /// </summary>
+    public static readonly IReadOnlySet<string> ShellVariables = new HashSet<string>(StringComparer.Ordinal) { "_", "SHLVL", "OLDPWD" };
+
     /// <summary>Files larger than this are not kept: their configuration is always reloaded.</summary>
     private const long LargestComparedFile = 1 << 20;
 
@@ -64,9 +71,14 @@ internal sealed class ConfigurationSources
         return new ConfigurationSources(files, inProcess, readsEnvironment ? MachineSnapshot.CaptureEnvironment() : null, notComparable);
     }
 
-    /// <summary>Null when every provider of <paramref name="root"/> would read now what it read then; else what differs.</summary>
-    public string? Difference(IConfigurationRoot root)
+    /// <summary>
+    /// Null when every provider of <paramref name="root"/> would read now what it read then; else
+    /// what differs. <paramref name="shellVariables"/> names the variables that differ when only
+    /// <see cref="ShellVariables"/> do (the result is then null).
+    /// </summary>
+    public string? Difference(IConfigurationRoot root, out IReadOnlyList<string> shellVariables)
     {
+        shellVariables = [];
         if (_notComparable is not null)
         {
             return $"{_notComparable} cannot be compared";
@@ -88,9 +100,14 @@ internal sealed class ConfigurationSources
             }
         }
 
-        if (_environment is not null && FirstDifference(_environment, MachineSnapshot.CaptureEnvironment()) is { } variable)
+        if (_environment is not null && Differences(_environment, MachineSnapshot.CaptureEnvironment()) is { Count: > 0 } variables)
         {
-            return $"the environment variable {variable} changed";
+            if (variables.FirstOrDefault(name => !ShellVariables.Contains(name)) is { } variable)
+            {
+                return $"the environment variable {variable} changed";
+            }
+
+            shellVariables = variables;
         }
 
         return null;
@@ -118,18 +135,15 @@ internal sealed class ConfigurationSources
         }
     }
 
-    private static string? FirstDifference(IReadOnlyDictionary<string, string> before, IReadOnlyDictionary<string, string> now)
-    {
-        foreach ((string name, string value) in now)
-        {
-            if (!before.TryGetValue(name, out string? old) || old != value)
-            {
-                return name;
-            }
-        }
+    private static List<string> Differences(IReadOnlyDictionary<string, string> before, IReadOnlyDictionary<string, string> now) =>
+    [
+        .. now.Where(variable => !before.TryGetValue(variable.Key, out string? old) || old != variable.Value).Select(variable => variable.Key),
+        .. before.Keys.Where(name => !now.ContainsKey(name)),
+    ];
 
-        return before.Keys.FirstOrDefault(name => !now.ContainsKey(name));
-    }
+    /// <summary>The providers that read the environment.</summary>
+    public static IEnumerable<IConfigurationProvider> EnvironmentProviders(IConfigurationRoot root) =>
+        Flatten(root).Where(provider => provider is EnvironmentVariablesConfigurationProvider);
 
     private static string Describe(IConfigurationProvider provider) => provider.GetType().Name;
 

@@ -68,6 +68,38 @@ public sealed class ConfigurationReloadTests
     }
 
     [TestMethod]
+    public async Task WhenOnlyTheShellsOwnVariablesDifferTheyAreReadAgainWithoutTellingAnyone()
+    {
+        using var directory = new TemporaryDirectory();
+        File.WriteAllText(Path.Combine(directory.Path, "settings.json"), """{ "Section": { "Greeting": "from-file" } }""");
+        string? shellLevel = Environment.GetEnvironmentVariable("SHLVL");
+        try
+        {
+            Environment.SetEnvironmentVariable("SHLVL", "1");
+            using IHost host = BuildHost(directory.Path, configure: null);
+            await host.StartAsync();
+            var monitor = host.Services.GetRequiredService<IOptionsMonitor<Settings>>();
+            var configuration = host.Services.GetRequiredService<IConfiguration>();
+            int changes = 0;
+            using IDisposable? listener = monitor.OnChange(_ => Interlocked.Increment(ref changes));
+
+            // A restore from a nested shell.
+            Environment.SetEnvironmentVariable("SHLVL", "2");
+            Coordination.CheckpointReport report = await Checkpoints.SimulateAsync();
+
+            Assert.AreEqual(Coordination.CheckpointOutcome.Restored, report.Outcome, Checkpoints.Describe(report));
+            Assert.AreEqual("2", configuration["SHLVL"], "the environment providers read the variables again");
+            Assert.AreEqual(0, changes, "only the shell's own variable changed: IOptionsMonitor must not be told");
+            StringAssert.Contains(Checkpoints.Describe(report), "only the shell's own variables differ (SHLVL)");
+            await host.StopAsync();
+        }
+        finally
+        {
+            Environment.SetEnvironmentVariable("SHLVL", shellLevel);
+        }
+    }
+
+    [TestMethod]
     public async Task AConfigurationFileChangedOnDiskIsReloadedAfterTheRestoreAndTheReportNamesIt()
     {
         using var directory = new TemporaryDirectory();
