@@ -47,6 +47,9 @@ internal sealed class ConfigurationReload : IResource
             {
                 Instance.ReadSources(root);
                 ChangeToken.OnChange(root.GetReloadToken, () => Instance.ReadSources(root));
+                // The comparison's first run compiles it (10-15 ms measured in a restored process):
+                // run it once now, in the background, so the restore does not.
+                Task.Run(() => Instance.RehearseComparison(root));
             }
         }
 
@@ -67,6 +70,22 @@ internal sealed class ConfigurationReload : IResource
         catch (Exception)
         {
             _sources.Remove(root);
+        }
+    }
+
+    [System.Diagnostics.CodeAnalysis.SuppressMessage("Design", "CA1031", Justification = "A rehearsal that fails changes nothing; the restore compares again.")]
+    private void RehearseComparison(IConfigurationRoot root)
+    {
+        try
+        {
+            if (_sources.TryGetValue(root, out ConfigurationSources? sources))
+            {
+                _ = sources.Difference(root, out _);
+                _ = sources.Compared;
+            }
+        }
+        catch (Exception)
+        {
         }
     }
 

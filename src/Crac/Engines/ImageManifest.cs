@@ -53,12 +53,6 @@ internal sealed record ImageManifest
     /// </summary>
     public static ManifestCheck VerifyBeforeRestore(string directory, out PagesCheck? pages) => Verify(directory, deferPages: true, out pages);
 
-    /// <summary>
-    /// Loads the hashing's native library (OpenSSL's libcrypto, several ms on a restore's path) and
-    /// starts a pool thread, so that a restore can do it while it reads the image's metadata.
-    /// </summary>
-    public static Task WarmUpAsync() => Task.Run(() => IncrementalHash.CreateHash(HashAlgorithmName.SHA256).Dispose());
-
     /// <summary>The raw memory contents (<c>pages-N.img</c>): CRIU copies them into the process without interpreting a byte.</summary>
     public static bool IsMemoryPages(string name) =>
         name.StartsWith("pages-", StringComparison.Ordinal) && name.EndsWith(".img", StringComparison.Ordinal);

@@ -138,8 +138,6 @@ internal static class RestoreCommand
 
         private async Task<ReturnCode> RestoreAsync(CancellationToken cancellationToken)
         {
-            // Alongside the checks below; the image's check hashes with it.
-            Task hashing = ImageManifest.WarmUpAsync();
             if (ImageDirectory.FindUnsafeOwnership(directory) is { } unsafeReason)
             {
                 throw new ToolException(ReturnCode.ImageUnusable, $"Refusing to restore {directory}: {unsafeReason}");
@@ -165,7 +163,7 @@ internal static class RestoreCommand
             return metadata.Engine switch
             {
                 "pause" => await WakePausedAsync(metadata, cancellationToken).ConfigureAwait(false),
-                "criu" => await RestoreCriuAsync(metadata, hashing, cancellationToken).ConfigureAwait(false),
+                "criu" => await RestoreCriuAsync(metadata, cancellationToken).ConfigureAwait(false),
                 _ => throw new ToolException(ReturnCode.ImageUnusable, $"{directory} holds a '{metadata.Engine}' image, which dotnet crac cannot restore."),
             };
         }
@@ -189,9 +187,8 @@ internal static class RestoreCommand
             return await WakeAndReportAsync(target, metadata, started, stopwatch, criuMilliseconds: null, detached: true, cancellationToken).ConfigureAwait(false);
         }
 
-        private async Task<ReturnCode> RestoreCriuAsync(ImageMetadata metadata, Task hashing, CancellationToken cancellationToken)
+        private async Task<ReturnCode> RestoreCriuAsync(ImageMetadata metadata, CancellationToken cancellationToken)
         {
-            await hashing.ConfigureAwait(false);
             // Before CRIU reads anything: it trusts what it parses, and loops for minutes on a truncated
             // file. The memory pages, which it only copies, are hashed from here on, while it restores.
             _manifest = ImageManifest.VerifyBeforeRestore(directory, out ImageManifest.PagesCheck? pagesCheck);
