@@ -280,16 +280,22 @@ public sealed partial class ContainerTests
         StringAssert.Contains(tampered.Stderr, $"{Path.GetFileName(core)} does not match its SHA-256");
         Assert.IsFalse(File.Exists(Path.Combine(changed, "restore.log")), "a file CRIU parses is checked before CRIU runs");
 
-        // A changed byte in the middle of the memory pages, the size the same: they are hashed while
-        // CRIU restores, and its action script refuses to let the process resume, so CRIU kills it.
-        // Detached and supervised (--foreground) alike.
+        // A changed byte in the middle of the memory pages, the size the same. This image is small, so
+        // by default its pages are hashed before CRIU starts, and CRIU never runs.
         string changedPages = CopyImage(image, Path.Combine(app.Directory, "changed-pages"));
         string pagesFile = ImageFiles.LargestPages(changedPages);
         ImageFiles.FlipMiddleByte(pagesFile);
+        ToolResult checkedFirst = await ToolRun.RunAsync("restore", changedPages);
+        Assert.AreEqual(13, checkedFirst.ExitCode, checkedFirst.ToString());
+        StringAssert.Contains(checkedFirst.Stderr, $"Refusing to restore {changedPages}: {Path.GetFileName(pagesFile)} does not match its SHA-256 in the manifest");
+        Assert.IsFalse(File.Exists(Path.Combine(changedPages, "restore.log")), "a small image's pages are checked before CRIU runs");
 
+        // With --check-pages during (auto's choice for a large or lazy image) they are hashed while
+        // CRIU restores, and its action script refuses to let the process resume, so CRIU kills it.
+        // Detached and supervised (--foreground) alike.
         foreach (string[] how in new[] { Array.Empty<string>(), ["--foreground"] })
         {
-            ToolResult pagesRefused = await ToolRun.RunAsync(["restore", changedPages, .. how]);
+            ToolResult pagesRefused = await ToolRun.RunAsync(["restore", changedPages, "--check-pages", "during", .. how]);
             Assert.AreEqual(13, pagesRefused.ExitCode, pagesRefused.ToString());
             StringAssert.Contains(pagesRefused.Stderr, $"Refusing to restore {changedPages}: {Path.GetFileName(pagesFile)} does not match its SHA-256 in the manifest");
             string criuLog = File.ReadAllText(Path.Combine(changedPages, "restore.log"));
@@ -303,7 +309,7 @@ public sealed partial class ContainerTests
         Assert.AreEqual(18, unlabelled.ExitCode, unlabelled.ToString());
         StringAssert.Contains(unlabelled.Stderr, "tier=db (the image has tier=web)");
 
-        // --or-start: the image with changed pages cannot be used (found while CRIU restored), so the app starts cold, detached, saying why.
+        // --or-start: the image with changed pages cannot be used, so the app starts cold, detached, saying why.
         string coldOutput = Path.Combine(app.Directory, "cold.log");
         ToolResult cold = await ToolRun.RunAsync("restore", changedPages, "--or-start", "--output", coldOutput, "--format", "json", "--", "dotnet", Paths.SampleApp);
         Assert.AreEqual(17, cold.ExitCode, cold.ToString());
@@ -323,7 +329,7 @@ public sealed partial class ContainerTests
         }
 
         // The intact image restores, labels met, and the report says it was verified.
-        ToolResult restore = await ToolRun.RunAsync("restore", image, "--require-label", "tier=web", "--format", "json");
+        ToolResult restore = await ToolRun.RunAsync("restore", image, "--require-label", "tier=web", "--check-pages", "during", "--format", "json");
         Assert.AreEqual(0, restore.ExitCode, restore.ToString());
         JsonNode restoredReport = JsonNode.Parse(restore.Stdout)!;
         Assert.AreEqual("restored", (string?)restoredReport["path"]);

@@ -31,6 +31,17 @@ public sealed class ImageManifestTests
     public void RemoveImage() => Directory.Delete(_image, recursive: true);
 
     [TestMethod]
+    public void ASmallPlainRestoreChecksItsPagesFirstAndALargeOrLazyOneWhileCriuRestores()
+    {
+        const long small = 24L << 20, large = 100L << 20;
+        Assert.IsFalse(PagesVerdict.CheckAlongside("auto", small, lazy: false), "a small image: hashing it first on every core is cheaper than competing with CRIU");
+        Assert.IsTrue(PagesVerdict.CheckAlongside("auto", large, lazy: false));
+        Assert.IsTrue(PagesVerdict.CheckAlongside("auto", small, lazy: true), "a lazy restore copies no pages: the check overlaps it");
+        Assert.IsTrue(PagesVerdict.CheckAlongside("during", small, lazy: false));
+        Assert.IsFalse(PagesVerdict.CheckAlongside("first", large, lazy: true));
+    }
+
+    [TestMethod]
     public void AnUntouchedImageIsVerifiedWithEveryFileAndChunk()
     {
         // A log written by the restore itself is not part of the image.

@@ -204,7 +204,7 @@ internal sealed record ImageManifest
 
         /// <summary>
         /// Hashes on every core: for a lazy restore, where CRIU copies no pages and the process
-        /// waits for this verdict alone.
+        /// waits for this verdict alone, and for pages checked before CRIU starts.
         /// </summary>
         public void UseAllCores()
         {

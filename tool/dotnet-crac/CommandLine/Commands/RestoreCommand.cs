@@ -61,6 +61,13 @@ internal static class RestoreCommand
             DefaultValueFactory = _ => "auto",
         };
         lazyPages.AcceptOnlyFromAmong("auto", "true", "false");
+        var checkPages = new Option<string>("--check-pages")
+        {
+            Description = "When the image's memory pages are checked against its manifest: first, before CRIU starts (on every core); during, while CRIU restores (the process resumes only once they are found intact); " +
+                          $"auto: first below {PagesVerdict.AlongsideFrom >> 20} MiB of memory, during above it and for a lazy restore.",
+            DefaultValueFactory = _ => "auto",
+        };
+        checkPages.AcceptOnlyFromAmong("auto", "first", "during");
         command.Arguments.Add(directoryArgument);
         command.Arguments.Add(newArguments);
         command.Options.Add(criuPath);
@@ -69,6 +76,7 @@ internal static class RestoreCommand
         command.Options.Add(orStart);
         command.Options.Add(requireLabels);
         command.Options.Add(lazyPages);
+        command.Options.Add(checkPages);
         command.Options.Add(format);
         CommandRunner.SetAction(command, (result, cancellationToken) =>
         {
@@ -87,6 +95,7 @@ internal static class RestoreCommand
                 ColdStart = coldStart ? trailing : null,
                 RequiredLabels = ImageLabels.Parse(result.GetValue(requireLabels), "--require-label"),
                 LazyPagesMode = result.GetValue(lazyPages)!,
+                CheckPagesMode = result.GetValue(checkPages)!,
             };
             return restore.ExecuteAsync(cancellationToken);
         });
@@ -123,6 +132,9 @@ internal static class RestoreCommand
 
         /// <summary>--lazy-pages: auto, true or false.</summary>
         public string LazyPagesMode { get; init; } = "auto";
+
+        /// <summary>--check-pages: auto, first or during.</summary>
+        public string CheckPagesMode { get; init; } = "auto";
 
         public async Task<ReturnCode> ExecuteAsync(CancellationToken cancellationToken)
         {
@@ -251,11 +263,15 @@ internal static class RestoreCommand
             Rendezvous? handOver = null;
             try
             {
-                // CRIU's action script holds the restored process until its pages are found intact (PagesVerdict).
-                PagesVerdict? verdict = pages is null ? null : PagesVerdict.Arm(pidDirectory, pages, RestoreTimeout);
+                // Alongside: CRIU's action script holds the restored process until its pages are found
+                // intact (PagesVerdict). First: a small image, or a temp directory mounted noexec, where
+                // CRIU could not run the script.
+                PagesVerdict? verdict = pages is null || !PagesVerdict.CheckAlongside(CheckPagesMode, pages.Bytes, lazy)
+                    ? null
+                    : PagesVerdict.Arm(pidDirectory, pages, RestoreTimeout);
                 if (pages is not null && verdict is null)
                 {
-                    // The temp directory is mounted noexec, so CRIU could not run the script: the pages are checked first.
+                    pages.UseAllCores();
                     _manifest = await pages.Result.ConfigureAwait(false) with { DuringRestore = null };
                     if (_manifest.Status == ManifestStatus.Changed)
                     {
