@@ -86,6 +86,7 @@ internal sealed class ConfigurationReload : IResource
         }
         catch (Exception)
         {
+            // Nothing is kept from a rehearsal: the restore compares again, and reloads if it cannot.
         }
     }
 
