@@ -228,7 +228,7 @@ public sealed partial class ContainerTests
         StringAssert.Contains(ProcessRunner.ReadShared(output), $"The restored process {app.Pid} exited with code 7.");
         StringAssert.Matches(
             ProcessRunner.ReadShared(output),
-            new Regex(@"Image verified against its manifest: \d+ files, [^;]+ in [^;]+; its memory pages \([^)]+ of that\) were checked while CRIU restored, before the process resumed\."));
+            new Regex(@"Image verified against its manifest: \d+ files, [^;]+ in [^;]+, before CRIU ran\."), "a small image's pages are checked before CRIU (--check-pages auto)");
     }
 
     [TestMethod]

@@ -387,11 +387,12 @@ public sealed class CriuTests
             await ProcessRunner.WaitUntilAsync(() => !ProcessRunner.IsAlive(pid), TimeSpan.FromSeconds(10), "the original to exit");
             StringAssert.Contains(File.ReadAllText(Path.Combine(image, "crac-image.json")), "\"interactive\":true");
 
-            // Changed memory pages are refused in the terminal too: CRIU holds the process at post-restore, and kills it.
+            // Changed memory pages are refused in the terminal too, checked while CRIU restores (as a
+            // large image's are): CRIU holds the process at post-restore, and kills it.
             string pages = ImageFiles.LargestPages(image);
             ImageFiles.FlipMiddleByte(pages);
             string refusedTerminal = Path.Combine(directory, "refused.log");
-            using (Process refused = Process.Start("script", ["-qfec", $"dotnet {Paths.Tool} restore {image}", refusedTerminal])!)
+            using (Process refused = Process.Start("script", ["-qfec", $"dotnet {Paths.Tool} restore {image} --check-pages during", refusedTerminal])!)
             {
                 Assert.IsTrue(refused.WaitForExit(TimeSpan.FromSeconds(60)), "the refused restore ends");
                 Assert.AreEqual(13, refused.ExitCode, File.ReadAllText(refusedTerminal));

@@ -573,7 +573,7 @@ internal static class RestoreCommand
                         ? $"Image verified against its manifest: {manifest.Files} files, {Formatting.Size(manifest.Bytes)}, in {Formatting.Duration(manifest.Milliseconds)}" +
                           (manifest.DuringRestore is { } pages
                               ? $"; its memory pages ({Formatting.Size(pages.Bytes)}, {Formatting.Duration(pages.Milliseconds)} of that) were checked while CRIU restored, before the process resumed."
-                              : ".")
+                              : ", before CRIU ran.")
                         : $"Warning: {manifest.Problem}");
                 }
 
