@@ -41,8 +41,9 @@ internal sealed class ConfigurationReload : IResource
             Instance._roots.RemoveAll(r => !r.TryGetTarget(out IConfigurationRoot? live) || ReferenceEquals(live, root));
             Instance._roots.Add(new WeakReference<IConfigurationRoot>(root));
 
-            // Read now (the host has built it) and again whenever it reloads: its providers fire
-            // the root's token after they read, on the thread that read.
+            // Read now, on the host's thread (the host has built it: a read later could see a file
+            // changed after the providers loaded it), and again whenever it reloads: its providers
+            // fire the root's token after they read, on the thread that read.
             if (!Instance._sources.TryGetValue(root, out _))
             {
                 Instance.ReadSources(root);
