@@ -36,7 +36,7 @@ internal static class GateBenchmarks
         }
 
         // What a passage is made of, and what the striped design (threads beyond the slots) pays instead.
-        Candidate[] parts = [new EmptyCall(), new ThreadStaticRead(), new InterlockedPair()];
+        Candidate[] parts = [new EmptyCall(), new StackLaneLookup(), new ThreadStaticRead(), new InterlockedPair()];
         report.Append(Harness.Table("The parts of a passage (design alternatives), 1 thread, time per call", Measure(parts, 1)));
         report.Append(CultureInfo.InvariantCulture, $"\nClosing pays a process-wide barrier (membarrier) instead: {ProcessWideBarrierMicroseconds():0.0} µs a call (median of 1,000).\n");
         return report.ToString();
@@ -174,7 +174,30 @@ internal static class GateBenchmarks
         }
     }
 
-    private sealed class ThreadStaticRead() : Candidate("a [ThreadStatic] index")
+    private sealed class StackLaneLookup() : Candidate("the lane of the stack's page (the gate's lookup)")
+    {
+        private readonly Lifecycle.GateSlot[] _lanes = new Lifecycle.GateSlot[(1 << Lifecycle.StackLanes.LaneBits) + 1];
+
+        public override void Run(int passes)
+        {
+            int sum = 0;
+            for (int i = 0; i < passes; i++)
+            {
+                sum += Lookup(_lanes);
+            }
+
+            GC.KeepAlive(sum);
+        }
+
+        [MethodImpl(MethodImplOptions.NoInlining)]
+        private static int Lookup(Lifecycle.GateSlot[] lanes)
+        {
+            int home = Lifecycle.StackLanes.HomeOf(Lifecycle.StackLanes.CurrentPage());
+            return Lifecycle.StackLanes.IsCurrent(lanes, home) ? home : Lifecycle.StackLanes.FindOrTag(lanes, Lifecycle.StackLanes.CurrentPage());
+        }
+    }
+
+    private sealed class ThreadStaticRead() : Candidate("a [ThreadStatic] index (the previous design's lookup)")
     {
         [ThreadStatic]
         private static int t_index;

@@ -18,9 +18,9 @@ namespace Crac;
 /// reference to it, as to any resource: the global context holds it weakly.
 /// </para>
 /// <para>
-/// Entering costs a thread-static read, a plain store to the thread's own counter and a volatile
-/// read; leaving in the same frame, a plain store and a volatile read. No lock, no interlocked
-/// operation, and no cache line that the threads passing through share. Closing pays instead: a
+/// Entering costs a look at the counter of the page of stack the thread runs on, a plain store to
+/// it and a volatile read; leaving on the same page, the same. No lock, no thread-static lookup, no
+/// interlocked operation, and no cache line that the threads passing through share. Closing pays instead: a
 /// process-wide barrier (<c>membarrier</c>) stands in for the fences the passing threads skip,
 /// then it sums the counters and waits. Why that is correct is in docs/gate.md.
 /// </para>
@@ -44,9 +44,8 @@ public sealed class CheckpointGate : IResource
     {
         ArgumentException.ThrowIfNullOrWhiteSpace(name);
         Name = name;
-        // Stripes only for threads beyond the slots' capacity: enough that those rarely share one.
-        _core = new GateCore<HardwareMemory>(ThreadSlots.Capacity, (int)BitOperations.RoundUpToPowerOf2((uint)Math.Max(64, 4 * Environment.ProcessorCount)));
-        ThreadSlots.Track(_core);
+        // Stripes only for pages of stack that find no lane: enough that those rarely share one.
+        _core = new GateCore<HardwareMemory>((int)BitOperations.RoundUpToPowerOf2((uint)Math.Max(64, 4 * Environment.ProcessorCount)));
     }
 
     /// <summary>The name given at construction.</summary>
@@ -64,9 +63,8 @@ public sealed class CheckpointGate : IResource
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
     public Scope Enter(CancellationToken cancellationToken = default)
     {
-        return _core.TryEnter(out GateTicket ticket, out GateClosing? closing)
-            ? new Scope(_core, ticket)
-            : WaitUntilEntered(closing!, cancellationToken);
+        int lane = _core.TryEnter();
+        return lane >= 0 ? new Scope(_core, lane) : WaitUntilEntered(cancellationToken);
     }
 
     /// <summary>
@@ -77,9 +75,8 @@ public sealed class CheckpointGate : IResource
     /// <exception cref="OperationCanceledException">The token fired while the gate was closed.</exception>
     public ValueTask<Scope> EnterAsync(CancellationToken cancellationToken = default)
     {
-        return _core.TryEnter(out GateTicket ticket, out GateClosing? closing)
-            ? new ValueTask<Scope>(new Scope(_core, ticket))
-            : EnterWhenOpenAsync(closing!, cancellationToken);
+        int lane = _core.TryEnter();
+        return lane >= 0 ? new ValueTask<Scope>(new Scope(_core, lane)) : EnterWhenOpenAsync(cancellationToken);
     }
 
     /// <summary>Closes the gate and waits until the work inside has left, or fails at the checkpoint's deadline.</summary>
@@ -131,44 +128,47 @@ public sealed class CheckpointGate : IResource
     public override string ToString() => Name;
 
     [MethodImpl(MethodImplOptions.NoInlining)]
-    private Scope WaitUntilEntered(GateClosing closing, CancellationToken cancellationToken)
+    private Scope WaitUntilEntered(CancellationToken cancellationToken)
     {
         while (true)
         {
-            closing.Reopened.Task.Wait(cancellationToken);
-            if (_core.TryEnter(out GateTicket ticket, out GateClosing? next))
+            _core.Closing?.Reopened.Task.Wait(cancellationToken);
+            int lane = _core.TryEnter();
+            if (lane >= 0)
             {
-                return new Scope(_core, ticket);
+                return new Scope(_core, lane);
             }
-
-            closing = next!;
         }
     }
 
-    private async ValueTask<Scope> EnterWhenOpenAsync(GateClosing closing, CancellationToken cancellationToken)
+    private async ValueTask<Scope> EnterWhenOpenAsync(CancellationToken cancellationToken)
     {
         while (true)
         {
-            await closing.Reopened.Task.WaitAsync(cancellationToken).ConfigureAwait(false);
-            if (_core.TryEnter(out GateTicket ticket, out GateClosing? next))
+            if (_core.Closing is { } closing)
             {
-                return new Scope(_core, ticket);
+                await closing.Reopened.Task.WaitAsync(cancellationToken).ConfigureAwait(false);
             }
 
-            closing = next!;
+            int lane = _core.TryEnter();
+            if (lane >= 0)
+            {
+                return new Scope(_core, lane);
+            }
         }
     }
 
     /// <summary>A passage through the gate; <see cref="Dispose"/> leaves it.</summary>
     public readonly struct Scope : IDisposable
     {
+        // Two words, so that Enter returns it in registers.
         private readonly GateCore<HardwareMemory>? _core;
-        private readonly GateTicket _ticket;
+        private readonly int _lane;
 
-        internal Scope(GateCore<HardwareMemory> core, GateTicket ticket)
+        internal Scope(GateCore<HardwareMemory> core, int lane)
         {
             _core = core;
-            _ticket = ticket;
+            _lane = lane;
         }
 
         /// <summary>
@@ -176,6 +176,6 @@ public sealed class CheckpointGate : IResource
         /// disposed again would leave twice. Disposing a default scope does nothing.
         /// </summary>
         [MethodImpl(MethodImplOptions.AggressiveInlining)]
-        public void Dispose() => _core?.Exit(_ticket);
+        public void Dispose() => _core?.Exit(_lane);
     }
 }

@@ -3,31 +3,26 @@ using System.Runtime.CompilerServices;
 
 namespace Crac.Lifecycle;
 
-/// <summary>A passage through the gate: the counter its entry added to, and where the entering thread's stack was.</summary>
-/// <param name="Lane">The slot (or stripe) the entry added to.</param>
-/// <param name="Marker">The entering frame's <see cref="IGateMemory.StackMarker"/>; 0 for a stripe, which no exit leaves by plain store.</param>
-internal readonly record struct GateTicket(int Lane, nuint Marker);
-
 /// <summary>
-/// The algorithm of <see cref="CheckpointGate"/>: per-thread counters of the work inside, and an
+/// The algorithm of <see cref="CheckpointGate"/>: per-thread counters (lanes) of the work inside, and an
 /// asymmetric Dekker handshake between those who enter and the one who closes. docs/gate.md has
 /// the argument at length; the short form follows.
 /// </summary>
 /// <remarks>
 /// <para>
-/// <b>Enter</b> adds 1 to the thread's own slot with a plain store, then reads the closing field
+/// <b>Enter</b> adds 1 to the thread's own lane (<see cref="StackLanes"/>) with a plain store, then reads the closing field
 /// (the recheck). <b>Close</b> writes the closing field, then runs a process-wide barrier
 /// (<c>membarrier</c>): every thread passes a full fence, so every +1 stored before it is visible
 /// after it, and a thread that had not yet stored reads the closing field after it and backs out.
 /// The fence an entering thread would need between its store and its load is paid by the closer,
 /// once. So a sum of the counters taken after the barrier is never below the number inside, and a
-/// zero proves the gate empty. Threads without a slot use stripes after the slots, interlocked (a
+/// zero proves the gate empty. Threads without a lane use stripes after the lanes, interlocked (a
 /// full fence each).
 /// </para>
 /// <para>
-/// <b>Exit</b> takes 1 from the slot its entry used: with a plain store when it runs in the frame
-/// that entered (so on the slot's own thread), otherwise (an async flow that resumed elsewhere)
-/// interlocked, from the slot's foreign count. Then it reads the closing field. Whoever leaves
+/// <b>Exit</b> takes 1 from the lane its entry used: with a plain store when it runs on the lane's
+/// own thread (on the page of stack the lane is tagged with), otherwise (an async flow that
+/// resumed elsewhere) interlocked, from the lane's foreign count. Then it reads the closing field. Whoever leaves
 /// while the gate is closed fences, and sums only once the closer's barrier has run
 /// (<see cref="GateClosing.Fenced"/>): a sum before it could miss a +1 still in another
 /// thread's store buffer. Against the closer's store of that flag, fence and sum, either the
@@ -41,73 +36,60 @@ internal readonly record struct GateTicket(int Lane, nuint Marker);
 internal sealed class GateCore<TMemory>
     where TMemory : struct, IGateMemory
 {
-    /// <summary>How far apart an enter and an exit in one frame may be; frames of two live threads are always further.</summary>
-    private const uint SameFrame = 1024;
-
     private readonly Lock _sync = new();
-    // The leased slots, then the stripes.
+    // The lanes, then the stripes.
     private readonly GateSlot[] _slots;
-    private readonly int _leased;
+    private readonly int _lanes;
     private readonly int _stripeMask;
     private GateClosing? _closing;
 
-    /// <param name="slots">One per leased thread number (<see cref="ThreadSlots.Capacity"/>).</param>
-    /// <param name="stripes">For threads without a slot; a power of two.</param>
-    public GateCore(int slots, int stripes)
+    /// <param name="stripes">For threads without a lane; a power of two.</param>
+    public GateCore(int stripes)
     {
         if (stripes <= 0 || !BitOperations.IsPow2(stripes))
         {
             throw new ArgumentOutOfRangeException(nameof(stripes), stripes, "The number of stripes must be a power of two.");
         }
 
-        _slots = new GateSlot[slots + stripes];
-        _leased = slots;
+        _lanes = 1 << TMemory.LaneBits;
+        _slots = new GateSlot[_lanes + stripes];
         _stripeMask = stripes - 1;
     }
 
     public bool IsOpen => TMemory.Load(ref _closing, this) is null;
 
+    /// <summary>The lanes (without the stripes), for tests.</summary>
+    internal Span<GateSlot> Lanes => _slots.AsSpan(0, _lanes);
+
+    /// <summary>The closing under way, or null while the gate is open.</summary>
+    public GateClosing? Closing => TMemory.Load(ref _closing, this);
+
     /// <summary>
-    /// Enters and returns true with the ticket to pass to <see cref="Exit"/>; or, with the gate
-    /// closed, returns false and the closing to wait for before trying again.
+    /// Enters and returns the lane to pass to <see cref="Exit"/>; or, with the gate closed, returns
+    /// -1 (see <see cref="Closing"/> for what to wait for before trying again).
     /// </summary>
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
-    public bool TryEnter(out GateTicket ticket, out GateClosing? closing)
+    public int TryEnter()
     {
-        int slot = TMemory.CurrentSlot();
-        if ((uint)slot >= (uint)_leased)
-        {
-            return TryEnterStriped(out ticket, out closing);
-        }
-
-        TMemory.AddOwn(_slots, slot, 1);
-        closing = TMemory.Load(ref _closing, this);
-        if (closing is null)
-        {
-            ticket = new GateTicket(slot, TMemory.StackMarker());
-            return true;
-        }
-
-        BackOut(slot, closing);
-        ticket = default;
-        return false;
+        int lane = TMemory.HomeLane();
+        return TMemory.OwnsLane(_slots, lane) ? TryEnterOn(lane) : TryEnterElsewhere();
     }
 
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
-    public void Exit(GateTicket ticket)
+    public void Exit(int lane)
     {
-        if (TMemory.StackMarker() - ticket.Marker + SameFrame <= 2 * SameFrame)
+        if (TMemory.OwnsLane(_slots, lane))
         {
-            TMemory.AddOwn(_slots, ticket.Lane, -1);
+            TMemory.AddOwn(_slots, lane, -1);
         }
         else
         {
-            TMemory.AddForeign(_slots, ticket.Lane, -1);
+            TMemory.AddForeign(_slots, lane, -1);
         }
 
-        if (TMemory.Load(ref _closing, this) is { } closing)
+        if (TMemory.Load(ref _closing, this) is not null)
         {
-            OnLeftWhileClosed(closing);
+            OnLeftWhileClosed();
         }
     }
 
@@ -218,42 +200,58 @@ internal sealed class GateCore<TMemory>
         return sum;
     }
 
-    /// <summary>The work entered on one slot and not yet left: what keeps a dead thread's number from being leased again.</summary>
-    public int CountedOn(int slot) => (uint)slot < (uint)_leased
-        ? unchecked(TMemory.LoadOwn(_slots, slot) + TMemory.LoadForeign(_slots, slot))
-        : 0;
-
-    [MethodImpl(MethodImplOptions.NoInlining)]
-    private bool TryEnterStriped(out GateTicket ticket, out GateClosing? closing)
+    /// <summary>Enters on the calling thread's own lane.</summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    private int TryEnterOn(int lane)
     {
-        int stripe = _leased + TMemory.CurrentStripe(_stripeMask);
-        TMemory.AddForeign(_slots, stripe, 1);
-        closing = TMemory.Load(ref _closing, this);
-        if (closing is null)
+        TMemory.AddOwn(_slots, lane, 1);
+        if (TMemory.Load(ref _closing, this) is null)
         {
-            ticket = new GateTicket(stripe, 0);
-            return true;
+            return lane;
+        }
+
+        BackOut(lane);
+        return -1;
+    }
+
+    /// <summary>Enters on a lane found (or tagged) away from home, or on a stripe when there is none.</summary>
+    [MethodImpl(MethodImplOptions.NoInlining)]
+    private int TryEnterElsewhere()
+    {
+        int lane = TMemory.FindLane(_slots);
+        if (lane >= 0)
+        {
+            return TryEnterOn(lane);
+        }
+
+        int stripe = _lanes + TMemory.CurrentStripe(_stripeMask);
+        TMemory.AddForeign(_slots, stripe, 1);
+        if (TMemory.Load(ref _closing, this) is null)
+        {
+            return stripe;
         }
 
         TMemory.AddForeign(_slots, stripe, -1);
-        OnLeftWhileClosed(closing);
-        ticket = default;
-        return false;
+        OnLeftWhileClosed();
+        return -1;
     }
 
     [MethodImpl(MethodImplOptions.NoInlining)]
-    private void BackOut(int slot, GateClosing closing)
+    private void BackOut(int lane)
     {
-        TMemory.AddOwn(_slots, slot, -1);
+        TMemory.AddOwn(_slots, lane, -1);
         // The closer may have counted this passing entry: it waits for a signal from us then.
-        OnLeftWhileClosed(closing);
+        OnLeftWhileClosed();
     }
 
     [MethodImpl(MethodImplOptions.NoInlining)]
-    private void OnLeftWhileClosed(GateClosing closing)
+    private void OnLeftWhileClosed()
     {
         TMemory.Fence();
-        if (TMemory.LoadFenced(closing) && CountInside() == 0)
+        // The closing under way now, not the one seen before the fence: that one may have reopened
+        // since, and a new close, whose sum missed this departure, would wait for a signal sent to
+        // the old one (until its deadline).
+        if (TMemory.Load(ref _closing, this) is { } closing && TMemory.LoadFenced(closing) && CountInside() == 0)
         {
             TMemory.TrySignal(closing.Drained);
         }

@@ -4,22 +4,27 @@ using System.Runtime.InteropServices;
 namespace Crac.Lifecycle;
 
 /// <summary>
-/// A thread's own counter in a <see cref="CheckpointGate"/>, alone on its cache lines. Only the
-/// thread holding the slot's lease (<see cref="ThreadSlots"/>) writes <see cref="Own"/>, with plain
-/// stores; work that leaves on another thread takes 1 from <see cref="Foreign"/>, interlocked.
-/// Threads without a lease share the last slots as stripes, through <see cref="Foreign"/> alone.
+/// A counter of a <see cref="CheckpointGate"/> (a lane), alone on its cache lines. A lane is tagged
+/// with a page of stack (<see cref="StackLanes"/>), and only the thread running on that page writes
+/// <see cref="Own"/>, with plain stores; work that leaves elsewhere takes 1 from
+/// <see cref="Foreign"/>, interlocked. Pages that find no lane share the last slots as stripes,
+/// untagged, through <see cref="Foreign"/> alone.
 /// </summary>
 [StructLayout(LayoutKind.Explicit, Size = 128)]
 internal struct GateSlot
 {
-    // At offset 64 of a 128-byte element: slots sit 128 bytes apart (clear of the adjacent-line
+    // At offset 64 of a 128-byte element: lanes sit 128 bytes apart (clear of the adjacent-line
     // prefetcher too), and the first never shares a line with the array's length, which every
-    // bounds check reads.
+    // bounds check reads. The tag shares the counts' line: entering and leaving read it anyway.
     [FieldOffset(64)]
     public int Own;
 
     [FieldOffset(68)]
     public int Foreign;
+
+    /// <summary>The page of stack whose thread owns <see cref="Own"/>; 0 while untagged (and for stripes).</summary>
+    [FieldOffset(72)]
+    public nuint Page;
 }
 
 /// <summary>A closing of the gate: set while it is closed, and the two things waited for.</summary>
@@ -48,14 +53,20 @@ internal sealed class GateClosing
 /// </summary>
 internal interface IGateMemory
 {
-    /// <summary>The slot whose lease the calling thread holds, or a negative number when it has none.</summary>
-    static abstract int CurrentSlot();
+    /// <summary>log2 of the number of lanes, the slots before the stripes.</summary>
+    static abstract int LaneBits { get; }
+
+    /// <summary>The first lane to look at for the calling thread: its own (<see cref="OwnsLane"/>) in the common case.</summary>
+    static abstract int HomeLane();
+
+    /// <summary>The lane the calling thread alone writes the own count of, looked for everywhere (and tagged if need be); a negative number when it has none.</summary>
+    static abstract int FindLane(GateSlot[] slots);
+
+    /// <summary>Whether the calling thread is the one that writes the lane's own count (false for a stripe).</summary>
+    static abstract bool OwnsLane(GateSlot[] slots, int lane);
 
     /// <summary>The stripe a thread without a slot uses (below <paramref name="mask"/> + 1); threads that run at once should mostly get different ones.</summary>
     static abstract int CurrentStripe(int mask);
-
-    /// <summary>Where the caller's stack is: two calls in one frame of one thread give addresses a few bytes apart, two live threads never do (<see cref="HardwareMemory.StackMarker"/>).</summary>
-    static abstract nuint StackMarker();
 
     /// <summary>A plain load of a slot's own count: only its thread writes it.</summary>
     static abstract int LoadOwn(GateSlot[] slots, int index);
@@ -92,7 +103,15 @@ internal interface IGateMemory
 /// <summary>The real memory: plain and volatile accesses, interlocked operations, and <c>membarrier</c>.</summary>
 internal readonly struct HardwareMemory : IGateMemory
 {
-    public static int CurrentSlot() => ThreadSlots.Current;
+    public static int LaneBits => StackLanes.LaneBits;
+
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    public static int HomeLane() => StackLanes.HomeOf(StackLanes.CurrentPage());
+
+    public static int FindLane(GateSlot[] slots) => StackLanes.FindOrTag(slots, StackLanes.CurrentPage());
+
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    public static bool OwnsLane(GateSlot[] slots, int lane) => StackLanes.IsCurrent(slots, lane);
 
     /// <summary>
     /// The 1 MiB region of the stack the caller runs on. Thread stacks are disjoint mappings (1.5
@@ -100,20 +119,7 @@ internal readonly struct HardwareMemory : IGateMemory
     /// free to compute, where a thread-static lookup costs a call into the TLS resolver. Two
     /// threads that share a stripe only share a cache line: every update of a stripe is interlocked.
     /// </summary>
-    public static unsafe int CurrentStripe(int mask) => (int)(StackMarker() >> 20) & mask;
-
-    /// <summary>
-    /// The address of a local. Live threads' stacks are disjoint mappings, each with a guard page
-    /// at its low end and the thread's descriptor and TLS block at its high end, so frames of two
-    /// live threads are always kilobytes apart, while an enter and an exit in one frame (a
-    /// <c>using</c> block, the methods inlined or not) are within a few hundred bytes.
-    /// </summary>
-    [MethodImpl(MethodImplOptions.AggressiveInlining)]
-    public static unsafe nuint StackMarker()
-    {
-        byte marker = 0;
-        return (nuint)(&marker);
-    }
+    public static int CurrentStripe(int mask) => (int)(StackLanes.CurrentPage() >> (20 - StackLanes.PageShift)) & mask;
 
     public static int LoadOwn(GateSlot[] slots, int index) => slots[index].Own;
 

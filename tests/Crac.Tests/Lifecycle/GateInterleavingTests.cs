@@ -46,8 +46,8 @@ public sealed class GateInterleavingTests
         AssertNoFailure(new Scenario("exits racing the drain", machine =>
         {
             var gate = new Gate(machine, workers: 2);
-            Func<GateTicket> first = gate.EnterInSetup(Lane(lanes, 0));
-            Func<GateTicket> second = gate.EnterInSetup(Lane(lanes, 1));
+            Func<int> first = gate.EnterInSetup(Lane(lanes, 0));
+            Func<int> second = gate.EnterInSetup(Lane(lanes, 1));
             machine.Spawn("worker-0", Lane(lanes, 0), () =>
             {
                 gate.Leave("worker-0", first());
@@ -75,7 +75,7 @@ public sealed class GateInterleavingTests
             {
                 string name = "worker-" + i;
                 int lane = Lane(lanes, i);
-                Func<GateTicket> entered = gate.EnterInSetup(lane);
+                Func<int> entered = gate.EnterInSetup(lane);
                 machine.Spawn(name, lane, () =>
                 {
                     gate.Leave(name, entered());
@@ -113,7 +113,7 @@ public sealed class GateInterleavingTests
         AssertNoFailure(new Scenario("a scope left on another thread", machine =>
         {
             var gate = new Gate(machine, workers: 2);
-            Func<GateTicket> entered = gate.EnterInSetup(0);
+            Func<int> entered = gate.EnterInSetup(0);
             machine.Spawn("continuation", 1, () => gate.Leave("continuation", entered()));
             machine.Spawn("worker-0", 0, () => gate.Pass("worker-0"));
             machine.Spawn("closer", 0, gate.CloseCheckpointAndReopen);
@@ -130,7 +130,7 @@ public sealed class GateInterleavingTests
         AssertNoFailure(new Scenario("a leaver before the barrier", machine =>
         {
             var gate = new Gate(machine, workers: 2);
-            Func<GateTicket> entered = gate.EnterInSetup(1);
+            Func<int> entered = gate.EnterInSetup(1);
             machine.Spawn("enterer", 0, () => gate.Pass("enterer"));
             machine.Spawn("leaver", 1, () => gate.Leave("leaver", entered()));
             machine.Spawn("closer", 0, gate.CloseCheckpointAndReopen);
@@ -204,17 +204,18 @@ public sealed class GateInterleavingTests
     /// <summary>A gate under simulation, with the truth the checks compare it to.</summary>
     private sealed class Gate(TsoMachine machine, int workers)
     {
-        private readonly GateCore<SimulatedMemory> _core = new(slots: 2, stripes: 1);
+        private readonly GateCore<SimulatedMemory> _core = new(stripes: 1);
         private int _inside;
         private bool _checkpointing;
 
         /// <returns>The entry's ticket, known once the setup has run.</returns>
-        public Func<GateTicket> EnterInSetup(int lane)
+        public Func<int> EnterInSetup(int lane)
         {
-            GateTicket entered = default;
+            int entered = -1;
             machine.Prelude(lane, () =>
             {
-                TsoMachine.Check(_core.TryEnter(out entered, out _), "an open gate lets the setup in");
+                entered = _core.TryEnter();
+                TsoMachine.Check(entered >= 0, "an open gate lets the setup in");
                 _inside++;
             });
             return () => entered;
@@ -233,11 +234,13 @@ public sealed class GateInterleavingTests
         /// <summary>One unit of work: enter (waiting while closed), work, leave.</summary>
         public void Pass(string who)
         {
-            GateTicket ticket;
-            while (!_core.TryEnter(out ticket, out GateClosing? closing))
+            int ticket;
+            while ((ticket = _core.TryEnter()) < 0)
             {
-                GateClosing wait = closing!;
-                machine.BlockUntil(() => wait.Reopened.Task.IsCompleted, "the gate to reopen");
+                if (_core.Closing is { } wait)
+                {
+                    machine.BlockUntil(() => wait.Reopened.Task.IsCompleted, "the gate to reopen");
+                }
             }
 
             TsoMachine.Check(!_checkpointing, $"{who} got in while the checkpoint ran");
@@ -246,7 +249,7 @@ public sealed class GateInterleavingTests
             Leave(who, ticket);
         }
 
-        public void Leave(string who, GateTicket ticket)
+        public void Leave(string who, int ticket)
         {
             _inside--;
             _core.Exit(ticket);

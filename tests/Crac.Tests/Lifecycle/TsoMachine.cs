@@ -612,12 +612,17 @@ internal sealed class BoundedSearch(int preemptionBound) : IChooser
 /// <summary>The TSO machine as the gate's memory. A slot's own count is word 2n of the slot array, its foreign count word 2n + 1.</summary>
 internal readonly struct SimulatedMemory : IGateMemory
 {
-    public static int CurrentSlot() => TsoMachine.CurrentThread.Lane is >= 0 and int slot ? slot : -1;
+    /// <summary>Two lanes: a simulated thread with lane 0 or 1 owns that one; a negative lane has none and passes on the stripe.</summary>
+    public static int LaneBits => 1;
+
+    public static int HomeLane() => Math.Max(TsoMachine.CurrentThread.Lane, 0);
+
+    public static int FindLane(GateSlot[] slots) => TsoMachine.CurrentThread.Lane is >= 0 and int lane ? lane : -1;
+
+    /// <summary>Threads of one lane are one thread to the gate (the same page of stack).</summary>
+    public static bool OwnsLane(GateSlot[] slots, int lane) => TsoMachine.CurrentThread.Lane == lane;
 
     public static int CurrentStripe(int mask) => ~TsoMachine.CurrentThread.Lane & mask;
-
-    /// <summary>Threads of one lane share a stack (they are one thread to the gate); lanes are a mebibyte apart.</summary>
-    public static nuint StackMarker() => (nuint)(TsoMachine.CurrentThread.Lane + 1000) << 20;
 
     public static int LoadOwn(GateSlot[] slots, int index) => (int)TsoMachine.Current.Load(slots, 2 * index, 0)!;
 
