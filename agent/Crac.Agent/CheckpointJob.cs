@@ -118,12 +118,14 @@ internal sealed class CheckpointJob : ICheckpointObserver
     public OutcomeReply ToOutcome()
     {
         Snapshot snapshot = _snapshot;
+        bool parked = snapshot.State is CheckpointState.WaitingForDump or CheckpointState.Paused;
         return new OutcomeReply
         {
             State = snapshot.State,
             Phase = snapshot.State == CheckpointState.Done ? null : snapshot.Phase,
             Dump = snapshot.Dump,
-            Actions = snapshot.State is CheckpointState.WaitingForDump or CheckpointState.Paused ? Coordinator.ActionsSoFar() : null,
+            Actions = parked ? Coordinator.ActionsSoFar() : null,
+            Phases = parked ? [.. Coordinator.PhasesSoFar().Select(PhaseMessage.From)] : null,
             Report = snapshot.Report is { } report ? CheckpointReportMessage.From(report) : null,
         };
     }

@@ -61,6 +61,9 @@ internal sealed class CheckpointScope
     /// <summary>What was done automatically during this checkpoint, in order (see <see cref="CheckpointActions"/>).</summary>
     public List<CheckpointAction> Actions { get; } = [];
 
+    /// <summary>The phases finished so far, in order, with their durations (lock it to read while the checkpoint runs).</summary>
+    public List<PhaseTiming> Phases { get; } = [];
+
     public static CheckpointScope Enter(CheckpointLimits limits, bool dryRun, CancellationToken cancellationToken)
     {
         var scope = new CheckpointScope(limits, dryRun, cancellationToken);

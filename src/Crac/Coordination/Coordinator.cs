@@ -40,6 +40,21 @@ internal static class Coordinator
         }
     }
 
+    /// <summary>The running checkpoint's phases finished so far (empty when none runs): a parked process reports them, since it may not report again.</summary>
+    public static IReadOnlyList<PhaseTiming> PhasesSoFar()
+    {
+        CheckpointScope? scope = Volatile.Read(ref _runningScope);
+        if (scope is null)
+        {
+            return [];
+        }
+
+        lock (scope.Phases)
+        {
+            return [.. scope.Phases];
+        }
+    }
+
     /// <summary>Completes when the agent has installed the runtime's resources; a checkpoint waits for it.</summary>
     public static Task? RuntimeReady { get; set; }
 
@@ -107,10 +122,18 @@ internal static class Coordinator
         ResolvedCheckpointOptions options, CheckpointTrigger trigger, PhaseTracker observer, CancellationToken cancellationToken)
     {
         DateTimeOffset startedAt = DateTimeOffset.UtcNow;
-        var phases = new List<PhaseTiming>();
         var checkpointFailures = new ExceptionCollector<CheckpointException>(Aggregates.Checkpoint);
         var restoreFailures = new ExceptionCollector<RestoreException>(Aggregates.Restore);
         EngineResult? engineResult = null;
+
+        // The engine settles how it takes the image first: the fd checks judge by it.
+        EnginePlan plan = options.Engine.Preflight(options, trigger);
+        CheckpointScope scope = CheckpointScope.Enter(options.Limits, options.DryRun, cancellationToken);
+        scope.Capabilities = plan.Capabilities;
+        scope.OperatorPolicies = options.OperatorPolicies;
+        scope.PreflightFailed = plan.Problems.Count > 0;
+        Volatile.Write(ref _runningScope, scope);
+        List<PhaseTiming> phases = scope.Phases;
 
         async Task TimePhaseAsync(CheckpointPhase phase, Func<Task> body)
         {
@@ -122,17 +145,13 @@ internal static class Coordinator
             }
             finally
             {
-                phases.Add(new PhaseTiming(phase, Stopwatch.GetElapsedTime(started)));
+                lock (phases)
+                {
+                    phases.Add(new PhaseTiming(phase, Stopwatch.GetElapsedTime(started)));
+                }
             }
         }
 
-        // The engine settles how it takes the image first: the fd checks judge by it.
-        EnginePlan plan = options.Engine.Preflight(options, trigger);
-        CheckpointScope scope = CheckpointScope.Enter(options.Limits, options.DryRun, cancellationToken);
-        scope.Capabilities = plan.Capabilities;
-        scope.OperatorPolicies = options.OperatorPolicies;
-        scope.PreflightFailed = plan.Problems.Count > 0;
-        Volatile.Write(ref _runningScope, scope);
         try
         {
             scope.InBeforeCheckpoint = true;

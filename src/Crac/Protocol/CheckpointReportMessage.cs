@@ -34,7 +34,7 @@ internal sealed record CheckpointReportMessage
         DryRun = report.DryRun,
         ImageDirectory = report.ImageDirectory,
         Generation = report.Generation,
-        Phases = [.. report.Phases.Select(p => new PhaseMessage(p.Phase, p.Duration.TotalMilliseconds))],
+        Phases = [.. report.Phases.Select(PhaseMessage.From)],
         Actions = report.Actions,
         EngineCommand = report.EngineCommand,
         Failure = report.Failure is { } failure ? ExceptionNode.FromException(failure) : null,

@@ -18,4 +18,7 @@ internal sealed record OutcomeReply
 
     /// <summary>While parked: what the checkpoint did automatically so far (the process may not report again before it is imaged).</summary>
     public IReadOnlyList<CheckpointAction>? Actions { get; init; }
+
+    /// <summary>While parked: the phases the process finished so far, with their durations (its report after the dump may never come).</summary>
+    public IReadOnlyList<PhaseMessage>? Phases { get; init; }
 }

@@ -160,7 +160,7 @@ internal static class CheckpointCommand
                         if (dump.ProcessGone)
                         {
                             progress.Dispose();
-                            return ReportImage(accepted, outcome.Dump!.ImageDirectory, outcome.Dump.Metadata.Generation, outcome.Actions ?? [], dump);
+                            return ReportImage(accepted, outcome, dump);
                         }
 
                         // Kept running, or the dump failed: wake the process; it carries on or rolls back.
@@ -279,8 +279,12 @@ internal static class CheckpointCommand
             return code;
         }
 
-        private ReturnCode ReportImage(CheckpointReply accepted, string imageDirectory, int generation, IReadOnlyList<CheckpointAction> actions, ToolDumpResult dump)
+        /// <summary>The image is written and the process gone: its phases and actions are those it reported when it parked, and the dump's.</summary>
+        private ReturnCode ReportImage(CheckpointReply accepted, OutcomeReply parked, ToolDumpResult dump)
         {
+            string imageDirectory = parked.Dump!.ImageDirectory;
+            IReadOnlyList<CheckpointAction> actions = parked.Actions ?? [];
+            IReadOnlyList<PhaseMessage> phases = [.. parked.Phases ?? [], .. dump.Phases];
             if (format == OutputFormat.Json)
             {
                 var report = new CheckpointReportMessage
@@ -289,8 +293,8 @@ internal static class CheckpointCommand
                     Engine = accepted.Engine,
                     DryRun = false,
                     ImageDirectory = imageDirectory,
-                    Generation = generation,
-                    Phases = dump.Phases,
+                    Generation = parked.Dump.Metadata.Generation,
+                    Phases = phases,
                     Actions = actions,
                 };
                 ToolJsonContext.Write(
@@ -300,7 +304,7 @@ internal static class CheckpointCommand
             }
 
             Console.Out.WriteLine($"Checkpoint of process {Target.Display} written to {imageDirectory} ({accepted.Engine} engine); the process has exited.");
-            WritePhases(dump.Phases);
+            WritePhases(phases);
             WriteActions(actions);
             Console.Out.WriteLine($"Restore it with: dotnet crac restore {imageDirectory}");
             return ReturnCode.Ok;
