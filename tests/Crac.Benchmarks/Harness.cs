@@ -120,7 +120,15 @@ internal static class Harness
         string cpu = File.ReadLines("/proc/cpuinfo").FirstOrDefault(l => l.StartsWith("model name", StringComparison.Ordinal))?.Split(':')[1].Trim() ?? "?";
         string memory = File.ReadLines("/proc/meminfo").First().Split(':')[1].Trim();
         return $"{DateTime.UtcNow:yyyy-MM-dd HH:mm} UTC, {Environment.ProcessorCount} cores ({cpu}), {memory} RAM, Linux {File.ReadAllText("/proc/sys/kernel/osrelease").Trim()}, " +
-               $"{System.Runtime.InteropServices.RuntimeInformation.FrameworkDescription}, CRIU {Criu.Version()}";
+               $"{System.Runtime.InteropServices.RuntimeInformation.FrameworkDescription}, CRIU {Criu.Version()}, {ProbeCache()}";
+    }
+
+    /// <summary>Whether every CRIU call here, raw or ours, probes the kernel afresh (about 30 ms each): CRIU keeps its probes only on a tmpfs /run.</summary>
+    private static string ProbeCache()
+    {
+        string directory = Crac.Engines.Criu.CriuBinary.KernelProbeCacheDirectory;
+        string? type = Crac.Interop.Procfs.FileSystemTypeOf(directory);
+        return type == "tmpfs" ? $"CRIU's kernel probes cached ({directory} is a tmpfs)" : $"CRIU's kernel probes not cached ({directory} is {type ?? "missing"}): every CRIU call probes again";
     }
 
     public static string Describe(Samples samples) => $"{samples.Name}: {Format(samples.Median, samples.Unit)}";

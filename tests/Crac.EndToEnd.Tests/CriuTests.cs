@@ -327,6 +327,46 @@ public sealed class CriuTests
     }
 
     [TestMethod]
+    public async Task DoctorSaysWhetherCriuCanKeepItsKernelProbesBetweenCalls()
+    {
+        // The same doctor, with /run as this machine has it, and with a tmpfs on /run in a mount namespace of its own.
+        ToolResult here = await ToolRun.RunAsync("doctor", "--criu-path", Paths.Criu);
+        string directory = Directory.CreateTempSubdirectory("crac-doctor-").FullName;
+        string output = Path.Combine(directory, "tmpfs-run.log");
+        using Process onTmpfs = ProcessRunner.Start(
+            "unshare", ["--mount", "/bin/sh", "-c", "mount -t tmpfs tmpfs /run && exec \"$@\"", "sh", "dotnet", Paths.Tool, "doctor", "--criu-path", Paths.Criu],
+            output, null, null);
+        Assert.IsTrue(onTmpfs.WaitForExit(TimeSpan.FromSeconds(60)), "doctor under a tmpfs /run did not finish in 60 s");
+        string withTmpfs = File.ReadAllText(output);
+        string runType = await ReadFileSystemTypeAsync("/run");
+
+        Assert.AreEqual(0, here.ExitCode, here.ToString());
+        Assert.AreEqual(0, onTmpfs.ExitCode, withTmpfs);
+        StringAssert.Contains(withTmpfs, "[ ok ] criu probe cache: /run is a tmpfs: CRIU keeps what it probed of the kernel there between calls");
+        if (runType == "tmpfs")
+        {
+            StringAssert.Contains(here.Stdout, "criu probe cache: /run is a tmpfs");
+        }
+        else
+        {
+            StringAssert.Contains(here.Stdout, "criu probe cache: /run is ");
+            StringAssert.Contains(here.Stdout, "not a tmpfs: CRIU cannot keep what it probed of the kernel");
+            StringAssert.Contains(here.Stdout, "Fix: Mount a tmpfs on /run");
+        }
+
+        Directory.Delete(directory, recursive: true);
+    }
+
+    /// <summary>The file-system type of the mount a path is on, as stat(1) reads it (statfs), not as the tool does (mountinfo).</summary>
+    private static async Task<string> ReadFileSystemTypeAsync(string path)
+    {
+        using Process stat = Process.Start(new ProcessStartInfo("stat", ["-f", "-c", "%T", path]) { RedirectStandardOutput = true })!;
+        string type = (await stat.StandardOutput.ReadToEndAsync()).Trim();
+        await stat.WaitForExitAsync();
+        return type;
+    }
+
+    [TestMethod]
     public async Task AMissingOrOldCriuGetsTheDoctorsExplanation()
     {
         string directory = Directory.CreateTempSubdirectory("crac-old-criu-").FullName;

@@ -215,18 +215,40 @@ internal static class Procfs
     /// </summary>
     public static bool SeesOnOurRoot(int pid, string path)
     {
-        if (ReadLink($"/proc/{pid}/root") != "/" || ReadText($"/proc/{pid}/mountinfo") is not { } mountInfo)
+        return ReadLink($"/proc/{pid}/root") == "/" && ReadText($"/proc/{pid}/mountinfo") is { } mountInfo && MountOf(mountInfo, path)?.MountPoint == "/";
+    }
+
+    /// <summary>The file-system type ("tmpfs", "ext4") of the mount this process sees <paramref name="path"/> on; null when /proc cannot tell.</summary>
+    public static string? FileSystemTypeOf(string path) =>
+        ReadText("/proc/self/mountinfo") is { } mountInfo ? MountOf(mountInfo, path)?.FileSystemType : null;
+
+    /// <summary>
+    /// The mount a path is on, from a mountinfo text: the deepest mount point over it (the last
+    /// one listed wins a tie, as the later mount hides the earlier), and its file-system type.
+    /// </summary>
+    internal static (string MountPoint, string FileSystemType)? MountOf(string mountInfo, string path)
+    {
+        (string MountPoint, string FileSystemType)? deepest = null;
+        foreach (string line in mountInfo.Split('\n', StringSplitOptions.RemoveEmptyEntries))
         {
-            return false;
+            // Field 5 is the mount point (octal escapes for spaces are irrelevant to a prefix of ours);
+            // the type is the first field after the " - " that ends the optional fields.
+            string[] fields = line.Split(' ');
+            int separator = Array.IndexOf(fields, "-");
+            if (fields.Length <= 4 || separator < 5 || separator + 1 >= fields.Length)
+            {
+                continue;
+            }
+
+            string mountPoint = fields[4];
+            bool covers = mountPoint == "/" || path == mountPoint || path.StartsWith(mountPoint + "/", StringComparison.Ordinal);
+            if (covers && mountPoint.Length >= (deepest?.MountPoint.Length ?? 0))
+            {
+                deepest = (mountPoint, fields[separator + 1]);
+            }
         }
 
-        // Field 5 of each line is the mount point (octal escapes for spaces are irrelevant to a prefix of ours).
-        string? deepest = mountInfo.Split('\n', StringSplitOptions.RemoveEmptyEntries)
-            .Select(line => line.Split(' ') is { Length: > 4 } fields ? fields[4] : null)
-            .OfType<string>()
-            .Where(mountPoint => mountPoint == "/" || path == mountPoint || path.StartsWith(mountPoint + "/", StringComparison.Ordinal))
-            .MaxBy(mountPoint => mountPoint.Length);
-        return deepest == "/";
+        return deepest;
     }
 
     /// <summary>

@@ -13,6 +13,12 @@ internal sealed partial record CriuBinary(string Path, Version Version)
     public const string PathVariable = "CRAC_CRIU_PATH";
 
     /// <summary>
+    /// Where CRIU (as root) keeps what it probed of the kernel, criu.kdat, between calls; it keeps
+    /// it only on a tmpfs (criu/kerndat.c, kerndat_save_cache), as it must not outlive a reboot.
+    /// </summary>
+    public const string KernelProbeCacheDirectory = "/run";
+
+    /// <summary>
     /// The oldest CRIU that works on current kernels: 3.17 fails on the vDSO of Linux 6.x
     /// ("Unexpected rt vDSO area bounds"), 4.1 on any TCP socket on Linux 6.16 and later.
     /// </summary>

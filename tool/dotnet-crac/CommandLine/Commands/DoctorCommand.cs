@@ -95,6 +95,17 @@ internal static class DoctorCommand
                 exitCode == 0 ? null : "CRIU's own check failed on this kernel: see the lines above; a newer CRIU (.ci/install-criu.sh) usually fixes it." + container));
         }
 
+        // Optional, and only speed: measured here, a CRIU call that fails at once took 50 ms the first
+        // time and 10 ms with the cache on a tmpfs, against 38 ms every time without one.
+        string? probeCacheType = Procfs.FileSystemTypeOf(CriuBinary.KernelProbeCacheDirectory);
+        bool probesCached = probeCacheType == "tmpfs";
+        checks.Add(new("criu probe cache", true,
+            probesCached
+                ? $"{CriuBinary.KernelProbeCacheDirectory} is a tmpfs: CRIU keeps what it probed of the kernel there between calls"
+                : $"{CriuBinary.KernelProbeCacheDirectory} is {probeCacheType ?? "not found"}, not a tmpfs: CRIU cannot keep what it probed of the kernel (criu.kdat), " +
+                  "so every checkpoint and restore probes it again (about 30 ms a call measured on a 2-core machine)",
+            probesCached ? null : $"Mount a tmpfs on {CriuBinary.KernelProbeCacheDirectory} (systemd does; a container: --tmpfs /run, or a Kubernetes emptyDir with medium: Memory)."));
+
         // Optional: without it every restore copies all the memory first, which is only slower for large images.
         string? noLazyPages = LazyPages.Unavailable();
         checks.Add(new("lazy pages", true,
