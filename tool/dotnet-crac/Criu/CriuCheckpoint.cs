@@ -15,8 +15,31 @@ namespace Crac.Tool.Criu;
 internal static class CriuCheckpoint
 {
     public static Task<ToolDumpResult> DumpAsync(
-        TargetProcess target, DumpInstructions instructions, string? criuPath, IReadOnlyDictionary<string, string> labels, CancellationToken cancellationToken) =>
-        Task.Run(() => Dump(target, instructions, criuPath, labels), cancellationToken);
+        TargetProcess target, DumpInstructions instructions, Locator criu, IReadOnlyDictionary<string, string> labels, CancellationToken cancellationToken) =>
+        Task.Run(() => Dump(target, instructions, criu, labels), cancellationToken);
+
+    /// <summary>
+    /// The criu binary the operator chose (--criu-path) or the default search found, located and
+    /// version-checked in the background from the moment the process accepted the checkpoint.
+    /// </summary>
+    public sealed class Locator
+    {
+        private readonly Task<CriuBinary> _located;
+
+        private Locator(string? operatorPath)
+        {
+            OperatorPath = operatorPath;
+            _located = Task.Run(() => CriuBinary.Locate(operatorPath));
+        }
+
+        /// <summary>--criu-path, if given.</summary>
+        public string? OperatorPath { get; }
+
+        public static Locator Start(string? operatorPath) => new(operatorPath);
+
+        /// <summary>The binary at <paramref name="path"/>: the one already located when it is the operator's choice or the default, else located now.</summary>
+        public CriuBinary For(string? path) => path == OperatorPath ? _located.GetAwaiter().GetResult() : CriuBinary.Locate(path);
+    }
 
     /// <summary>
     /// What only the dumping side knows, added to what the process said of itself: whether it is in
@@ -32,17 +55,15 @@ internal static class CriuCheckpoint
             CreatedBy = $"dotnet-crac {typeof(CriuCheckpoint).Assembly.GetName().Version?.ToString(3)} as {Environment.UserName}@{Environment.MachineName}",
         };
 
-    private static ToolDumpResult Dump(TargetProcess target, DumpInstructions instructions, string? criuPath, IReadOnlyDictionary<string, string> labels)
+    private static ToolDumpResult Dump(TargetProcess target, DumpInstructions instructions, Locator locator, IReadOnlyDictionary<string, string> labels)
     {
         CriuBinary criu;
         try
         {
-            // The version probe runs while the process's diagnostics sessions close (the tool's own
-            // last one takes about 100 ms, the runtime's flush): neither waits for the other.
-            string? path = criuPath ?? TrustedCriuPath(target, instructions);
-            Task<CriuBinary> locating = Task.Run(() => CriuBinary.Locate(path));
+            // The operator's --criu-path wins; else the process's criu-path option, if it may be run; else the default search.
+            string? path = locator.OperatorPath ?? TrustedCriuPath(target, instructions);
             CriuDump.WaitForDiagnosticsClientsToLeave(target.Pid);
-            criu = locating.GetAwaiter().GetResult();
+            criu = locator.For(path);
             CriuDump.Prepare(criu, instructions.ImageDirectory, Describe(target, instructions.Metadata, labels), instructions.Settings);
         }
         catch (Exception exception) when (exception is CriuUnavailableException or InvalidOperationException or IOException or UnauthorizedAccessException)

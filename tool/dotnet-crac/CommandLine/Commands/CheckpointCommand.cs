@@ -118,6 +118,8 @@ internal static class CheckpointCommand
             CheckpointReply accepted = await client.CheckpointAsync(request with { Rendezvous = rendezvousSeen }, holdSession: rendezvous is not null, cancellationToken)
                 .ConfigureAwait(false);
             CheckpointLimits limits = accepted.Limits;
+            // Running `criu --version` takes 3-10 ms: done while the process runs its notifications, not after it parks.
+            CriuCheckpoint.Locator? criu = accepted.Engine == "criu" && !request.DryRun ? CriuCheckpoint.Locator.Start(criuPath) : null;
             using var progress = new Progress(quiet: format == OutputFormat.Json);
             progress.Report($"Checkpoint {accepted.CheckpointId} of process {Target.Display} accepted ({accepted.Engine} engine, timeout {CracSettings.FormatTimeout(limits.ResourceTimeout)})");
 
@@ -156,7 +158,7 @@ internal static class CheckpointCommand
                         return ReportPaused(accepted);
                     case CheckpointState.WaitingForDump:
                         progress.Report($"Dumping process {Target.Display} with CRIU");
-                        dump = await CriuCheckpoint.DumpAsync(Target, outcome.Dump!, criuPath, labels, cancellationToken).ConfigureAwait(false);
+                        dump = await CriuCheckpoint.DumpAsync(Target, outcome.Dump!, criu ?? CriuCheckpoint.Locator.Start(criuPath), labels, cancellationToken).ConfigureAwait(false);
                         if (dump.ProcessGone)
                         {
                             progress.Dispose();
