@@ -26,32 +26,23 @@ internal static class Coordinator
     private static CheckpointScope? _runningScope;
 
     /// <summary>What the running checkpoint has done automatically so far (empty when none runs): a parked process reports it before it is imaged.</summary>
-    public static IReadOnlyList<CheckpointAction> ActionsSoFar()
-    {
-        CheckpointScope? scope = Volatile.Read(ref _runningScope);
-        if (scope is null)
-        {
-            return [];
-        }
-
-        lock (scope.Actions)
-        {
-            return [.. scope.Actions];
-        }
-    }
+    public static IReadOnlyList<CheckpointAction> ActionsSoFar() => SoFar(scope => scope.Actions);
 
     /// <summary>The running checkpoint's phases finished so far (empty when none runs): a parked process reports them, since it may not report again.</summary>
-    public static IReadOnlyList<PhaseTiming> PhasesSoFar()
+    public static IReadOnlyList<PhaseTiming> PhasesSoFar() => SoFar(scope => scope.Phases);
+
+    // A copy of one of the running checkpoint's lists, taken under the lock its writers hold.
+    private static IReadOnlyList<T> SoFar<T>(Func<CheckpointScope, List<T>> list)
     {
-        CheckpointScope? scope = Volatile.Read(ref _runningScope);
-        if (scope is null)
+        if (Volatile.Read(ref _runningScope) is not { } scope)
         {
             return [];
         }
 
-        lock (scope.Phases)
+        List<T> items = list(scope);
+        lock (items)
         {
-            return [.. scope.Phases];
+            return [.. items];
         }
     }
 
