@@ -64,6 +64,63 @@ public sealed class ImageManifestTests
     }
 
     [TestMethod]
+    public void PagesHashedWhileTheyWereWrittenGiveTheManifestOfTheFinishedFiles()
+    {
+        // Written in bursts as CRIU writes them: the first chunk's end falls inside the second burst.
+        string directory = Directory.CreateTempSubdirectory("crac-followed-").FullName;
+        try
+        {
+            var random = new Random(7);
+            byte[] first = new byte[5 << 20], second = new byte[12 << 20], last = new byte[(3 << 20) + 7], other = new byte[100_000];
+            random.NextBytes(first);
+            random.NextBytes(second);
+            random.NextBytes(last);
+            random.NextBytes(other);
+            File.WriteAllText(Path.Combine(directory, "core-1.img"), "core");
+            IReadOnlyDictionary<string, FollowedPages> followed;
+            using (var follower = PagesFollower.Start(directory))
+            {
+                using (var pages = new FileStream(Path.Combine(directory, "pages-1.img"), FileMode.CreateNew))
+                {
+                    foreach (byte[] burst in (byte[][])[first, second, last])
+                    {
+                        pages.Write(burst);
+                        pages.Flush();
+                        Thread.Sleep(50);
+                    }
+                }
+
+                File.WriteAllBytes(Path.Combine(directory, "pages-2.img"), other);
+                Thread.Sleep(50);
+                followed = follower.Stop();
+                Assert.AreEqual(1, followed["pages-1.img"].Chunks.Count, "the first chunk was hashed while the file was written");
+                Assert.AreEqual(100_000, followed["pages-2.img"].Offset);
+
+                // Replaced after it was read: hashed again from its start.
+                File.Delete(Path.Combine(directory, "pages-2.img"));
+                random.NextBytes(other);
+                File.WriteAllBytes(Path.Combine(directory, "pages-2.img"), other);
+                File.WriteAllText(Path.Combine(directory, CriuCommandLine.DumpLog), "Dumping finished successfully\n");
+
+                ImageManifest fromFollowed = ImageManifest.Write(directory, follower);
+                ImageManifest fromScratch = ImageManifest.Write(directory);
+
+                Assert.AreEqual(
+                    string.Join("\n", fromScratch.Files.Select(file => $"{file.Name} {file.Size} {string.Join(',', file.Sha256)}")),
+                    string.Join("\n", fromFollowed.Files.Select(file => $"{file.Name} {file.Size} {string.Join(',', file.Sha256)}")));
+                Assert.AreEqual(2, fromFollowed.Files.Single(file => file.Name == "pages-1.img").Sha256.Count);
+            }
+
+            ManifestCheck check = ImageManifest.Verify(directory);
+            Assert.AreEqual(ManifestStatus.Verified, check.Status, check.Problem);
+        }
+        finally
+        {
+            Directory.Delete(directory, recursive: true);
+        }
+    }
+
+    [TestMethod]
     public void ATruncatedFileIsRefusedBySizeNamingIt()
     {
         using (var file = new FileStream(Path.Combine(_image, "pages-1.img"), FileMode.Open))

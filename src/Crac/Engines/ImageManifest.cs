@@ -11,7 +11,8 @@ namespace Crac.Engines;
 /// for minutes. The check is on the restore's hot path, so sizes are compared first (a truncated
 /// or grown file is refused without reading it), and the files are hashed in parallel in chunks
 /// of <see cref="ChunkSize"/>, each with its own SHA-256: one pages file is most of an image, and
-/// a single hash of it would keep one core busy while the others wait. A restore hashes the
+/// a single hash of it would keep one core busy while the others wait; the tool hashes the pages
+/// while CRIU writes them (<see cref="PagesFollower"/>). A restore hashes the
 /// memory pages (<see cref="IsMemoryPages"/>) while CRIU restores (<see cref="VerifyBeforeRestore"/>).
 /// </summary>
 internal sealed record ImageManifest
@@ -25,19 +26,41 @@ internal sealed record ImageManifest
     /// <summary>The bytes each SHA-256 of a file covers (the last chunk may be shorter).</summary>
     public const int ChunkSize = 16 << 20;
 
-    private const int BufferSize = 1 << 20;
+    /// <summary>The most a hash reads at once.</summary>
+    internal const int ReadBufferSize = 1 << 20;
 
     public int Format { get; init; } = 1;
 
     public required IReadOnlyList<ImageFile> Files { get; init; }
 
-    /// <summary>Hashes every file of a finished image and writes the manifest, private like the rest.</summary>
-    public static ImageManifest Write(string directory)
+    /// <summary>
+    /// Hashes every file of a finished image and writes the manifest, private like the rest. The
+    /// pages files that <paramref name="followed"/> read while CRIU wrote them are hashed from where
+    /// it stopped; it is stopped here.
+    /// </summary>
+    public static ImageManifest Write(string directory, PagesFollower? followed = null)
     {
         string[] names = [.. CheckedFiles(directory)];
         long[] sizes = [.. names.Select(name => new FileInfo(Path.Combine(directory, name)).Length)];
-        string[][] hashes = [.. sizes.Select(size => new string[Chunks(size)])];
-        Parallel.ForEach(WorkItems(sizes), item => hashes[item.File][item.Chunk] = HashChunk(Path.Combine(directory, names[item.File]), item.Chunk));
+        IReadOnlyDictionary<string, FollowedPages> following = followed?.Stop() ?? new Dictionary<string, FollowedPages>();
+        FollowedPages?[] read = [.. names.Select((name, i) =>
+            following.GetValueOrDefault(name) is { } file && file.Describes(Path.Combine(directory, name), sizes[i]) ? file : null)];
+        string[][] hashes = [.. sizes.Select((size, i) => new string[Chunks(size)])];
+        int[] firstUnread = [.. read.Select(file => file?.Chunks.Count ?? 0)];
+        for (int i = 0; i < read.Length; i++)
+        {
+            for (int chunk = 0; chunk < firstUnread[i]; chunk++)
+            {
+                hashes[i][chunk] = read[i]!.Chunks[chunk];
+            }
+        }
+
+        Parallel.ForEach(WorkItems(sizes, firstUnread), item =>
+        {
+            string path = Path.Combine(directory, names[item.File]);
+            hashes[item.File][item.Chunk] = (item.Chunk == firstUnread[item.File] ? read[item.File]?.FinishChunk(sizes[item.File]) : null)
+                ?? HashChunk(path, item.Chunk);
+        });
         var manifest = new ImageManifest { Files = [.. names.Select((name, i) => new ImageFile(name, sizes[i], hashes[i]))] };
         ImageDirectory.WritePrivateFile(Path.Combine(directory, FileName), JsonSerializer.Serialize(manifest, ImageJsonContext.Default.ImageManifest));
         return manifest;
@@ -242,9 +265,13 @@ internal sealed record ImageManifest
 
     private static int Chunks(long size) => (int)Math.Max(1, (size + ChunkSize - 1) / ChunkSize);
 
-    /// <summary>Every chunk of every file, the largest files first, so the big pages file starts at once and the small ones fill the other cores.</summary>
-    private static IEnumerable<(int File, int Chunk)> WorkItems(long[] sizes) =>
-        Enumerable.Range(0, sizes.Length).OrderByDescending(i => sizes[i]).SelectMany(i => Enumerable.Range(0, Chunks(sizes[i])).Select(chunk => (i, chunk)));
+    /// <summary>
+    /// Every chunk of every file from <paramref name="firstChunks"/>' (all when null), the largest
+    /// files first, so the big pages file starts at once and the small ones fill the other cores.
+    /// </summary>
+    private static IEnumerable<(int File, int Chunk)> WorkItems(long[] sizes, int[]? firstChunks = null) =>
+        Enumerable.Range(0, sizes.Length).OrderByDescending(i => sizes[i])
+            .SelectMany(i => Enumerable.Range(firstChunks?[i] ?? 0, Chunks(sizes[i]) - (firstChunks?[i] ?? 0)).Select(chunk => (i, chunk)));
 
     private static string HashChunk(string path, int chunk)
     {
@@ -254,11 +281,11 @@ internal sealed record ImageManifest
         long end = Math.Min(RandomAccess.GetLength(file), offset + ChunkSize);
         // Most of an image's files are a few KB: a buffer their size, not a fresh MiB whose pages
         // the kernel must fault in (12-16 us a page on a machine measured here).
-        byte[] buffer = System.Buffers.ArrayPool<byte>.Shared.Rent((int)Math.Clamp(end - offset, 4096, BufferSize));
+        byte[] buffer = System.Buffers.ArrayPool<byte>.Shared.Rent((int)Math.Clamp(end - offset, 4096, ReadBufferSize));
         try
         {
             int read;
-            while (offset < end && (read = RandomAccess.Read(file, buffer.AsSpan(0, (int)Math.Min(BufferSize, end - offset)), offset)) > 0)
+            while (offset < end && (read = RandomAccess.Read(file, buffer.AsSpan(0, (int)Math.Min(ReadBufferSize, end - offset)), offset)) > 0)
             {
                 hash.AppendData(buffer, 0, read);
                 offset += read;

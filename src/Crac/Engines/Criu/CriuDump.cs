@@ -33,11 +33,12 @@ internal static class CriuDump
     /// <returns>Null on success, else CRIU's errors with the fix.</returns>
     public static string? RunExternal(CriuBinary criu, int pid, DumpInstructions instructions)
     {
+        using var pages = PagesFollower.Start(instructions.ImageDirectory);
         string output = CriuBinary.Run(criu.Path, instructions.DumpArguments(pid), instructions.DumpTimeout, out int exitCode);
         ImageDirectory.MakeFilesPrivate(instructions.ImageDirectory);
         if (exitCode == 0)
         {
-            ImageManifest.Write(instructions.ImageDirectory);
+            ImageManifest.Write(instructions.ImageDirectory, pages);
             return null;
         }
 
