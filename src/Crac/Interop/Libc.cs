@@ -127,6 +127,22 @@ internal static partial class Libc
     [LibraryImport(Library, SetLastError = true)]
     public static unsafe partial nint write(int fd, byte* buffer, nuint count);
 
+    [LibraryImport(Library, SetLastError = true)]
+    public static unsafe partial nint read(int fd, byte* buffer, nuint count);
+
+    [LibraryImport(Library, SetLastError = true, StringMarshalling = StringMarshalling.Utf8)]
+    public static partial nint opendir(string path);
+
+    /// <summary>The next entry of a directory stream: a struct dirent, whose name is at <see cref="DirentNameOffset"/>; null at the end.</summary>
+    [LibraryImport(Library, SetLastError = true)]
+    public static unsafe partial byte* readdir(nint directory);
+
+    [LibraryImport(Library)]
+    public static partial int closedir(nint directory);
+
+    /// <summary>d_name's offset in struct dirent on 64-bit Linux, glibc and musl alike (d_ino, d_off, d_reclen, d_type before it).</summary>
+    public const int DirentNameOffset = 19;
+
     [LibraryImport(Library, SetLastError = true, StringMarshalling = StringMarshalling.Utf8)]
     public static partial int rename(string from, string to);
 
