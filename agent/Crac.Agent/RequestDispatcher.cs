@@ -19,14 +19,18 @@ internal sealed class RequestDispatcher(AgentEventSource events)
     private readonly Queue<string> _replyOrder = new();
 
     /// <summary>
-    /// The status command's work, and the resolution and preflight of a checkpoint's options for
-    /// each engine, with nothing sent: the first checkpoint then finds this code compiled.
+    /// The status command's work and its reply's JSON, and for each engine a checkpoint request's
+    /// JSON and the resolution and preflight of its options, with nothing sent: the first
+    /// checkpoint then finds this code compiled (the replies' JSON alone was about 120 methods).
     /// </summary>
     public void WarmUp()
     {
-        _ = _handlers.Invoke(AgentCommands.Status.Name, "{}");
+        AgentReply status = Envelope(AgentProtocol.NewRequestId(), AgentCommands.Status.Name) with { Body = _handlers.Invoke(AgentCommands.Status.Name, "{}") };
+        _ = JsonSerializer.Serialize(status, CracJsonContext.Default.AgentReply);
         foreach (CheckpointEngine engine in CheckpointEngines.All)
         {
+            string request = JsonSerializer.Serialize(new CheckpointRequest { Engine = engine.Name, Timeout = TimeSpan.FromSeconds(30) }, CracJsonContext.Default.CheckpointRequest);
+            _ = JsonSerializer.Deserialize(request, CracJsonContext.Default.CheckpointRequest)?.ToOptions();
             ResolvedCheckpointOptions options = CheckpointSettings.Resolve(new CheckpointOptions { Engine = engine.Name, DryRun = true });
             if (options.Engine.Preflight(options, CheckpointTrigger.Agent) is CriuPlan criu)
             {
