@@ -45,7 +45,7 @@ internal sealed record ImageManifest
         IReadOnlyDictionary<string, FollowedPages> following = followed?.Stop() ?? new Dictionary<string, FollowedPages>();
         FollowedPages?[] read = [.. names.Select((name, i) =>
             following.GetValueOrDefault(name) is { } file && file.Describes(Path.Combine(directory, name), sizes[i]) ? file : null)];
-        string[][] hashes = [.. sizes.Select((size, i) => new string[Chunks(size)])];
+        string[][] hashes = [.. sizes.Select(size => new string[Chunks(size)])];
         int[] firstUnread = [.. read.Select(file => file?.Chunks.Count ?? 0)];
         for (int i = 0; i < read.Length; i++)
         {
