@@ -25,6 +25,38 @@ public sealed class ErrorTests
     }
 
     [TestMethod]
+    public async Task AKilledProcessNotYetReapedIsNamedAsGone()
+    {
+        // sleep 30 never waits for the child the shell started: that child stays a zombie.
+        using Process parent = Process.Start("sh", ["-c", "sleep 0.01 & exec sleep 30"]);
+        try
+        {
+            int zombie = 0;
+            for (int i = 0; i < 200 && zombie == 0; i++)
+            {
+                Thread.Sleep(10);
+                string children = File.ReadAllText($"/proc/{parent.Id}/task/{parent.Id}/children").Trim();
+                if (int.TryParse(children, out int child) && Crac.Interop.Procfs.IsZombie(child))
+                {
+                    zombie = child;
+                }
+            }
+
+            Assert.AreNotEqual(0, zombie, "the shell's child did not become a zombie within 2 s");
+            Assert.IsTrue(Directory.Exists($"/proc/{zombie}"), "a zombie keeps its /proc entry and its pid");
+
+            ToolResult result = await ToolRun.RunAsync("status", zombie.ToString());
+
+            Assert.AreEqual(4, result.ExitCode, result.ToString());
+            StringAssert.Contains(result.Stderr, $"No process with id {zombie} exists (it may have exited)");
+        }
+        finally
+        {
+            parent.Kill();
+        }
+    }
+
+    [TestMethod]
     public async Task AProcessThatIsNotDotNetIsNamedAsSuch()
     {
         using Process sleeper = Process.Start("sleep", "60");

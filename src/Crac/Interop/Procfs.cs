@@ -270,6 +270,9 @@ internal static class Procfs
         }
     }
 
+    /// <summary>Whether the process has ended and waits to be reaped (state Z, or X while it goes).</summary>
+    public static bool IsZombie(int pid) => ReadStatusField(pid, "State:") is ['Z' or 'X', ..];
+
     /// <summary>Whether /proc/PID exists at all (a zombie included).</summary>
     public static bool HasEntry(int pid) => Directory.Exists($"/proc/{pid}");
 

@@ -21,6 +21,10 @@ internal sealed class AgentClient(TargetProcess target)
 
     private static readonly TimeSpan FirstAttemptTimeout = TimeSpan.FromSeconds(1);
 
+    // How long a process whose diagnostics connection closed may take to finish exiting before the
+    // failure is reported as the channel's rather than as its exit.
+    private static readonly TimeSpan DyingProcessGrace = TimeSpan.FromMilliseconds(500);
+
     private HeldSession? _held;
 
     public TargetProcess Target { get; } = target;
@@ -167,7 +171,7 @@ internal sealed class AgentClient(TargetProcess target)
                 return reply;
             }
 
-            if (!Target.IsAlive)
+            if (finished == processing ? Target.ExitsWithin(DyingProcessGrace) : !Target.IsAlive)
             {
                 throw new ToolException(ReturnCode.TargetExited, $"Process {Target.Display} exited while running '{command}'.");
             }
@@ -216,7 +220,7 @@ internal sealed class AgentClient(TargetProcess target)
         }
         catch (Exception exception) when (exception is IOException or SocketException or ServerErrorException or EndOfStreamException)
         {
-            throw Target.IsAlive
+            throw !Target.ExitsWithin(DyingProcessGrace)
                 ? new ToolException(ReturnCode.UnknownError, $"Cannot open a diagnostics session with process {Target.Display}: {exception.Message}", exception)
                 : new ToolException(ReturnCode.TargetExited, $"Process {Target.Display} exited while running '{command}'.", exception);
         }

@@ -199,6 +199,27 @@ internal sealed class TargetProcess
 
     public bool IsAlive => Exists(Pid);
 
+    /// <summary>
+    /// Whether the process is gone, or goes within <paramref name="grace"/>: the kernel closes a
+    /// killed process's sockets before it becomes a zombie, so a channel that just closed may
+    /// belong to a process still on its way out.
+    /// </summary>
+    public bool ExitsWithin(TimeSpan grace)
+    {
+        long deadline = Environment.TickCount64 + (long)grace.TotalMilliseconds;
+        while (IsAlive)
+        {
+            if (Environment.TickCount64 >= deadline)
+            {
+                return false;
+            }
+
+            Thread.Sleep(5);
+        }
+
+        return true;
+    }
+
     /// <summary>The process's temp directory as it sees it (in its mount namespace).</summary>
     public string TemporaryDirectory => TemporaryDirectoryOf(Pid);
 
@@ -222,8 +243,9 @@ internal sealed class TargetProcess
     /// <summary>The process's uid (ours, when it cannot be read).</summary>
     public uint Uid => Procfs.ReadUid(Pid) ?? Libc.geteuid();
 
+    /// <summary>Whether the process runs: a zombie (killed, not yet reaped by its parent) does not.</summary>
     public static bool Exists(int pid) =>
-        Libc.kill(pid, 0) == 0 || System.Runtime.InteropServices.Marshal.GetLastPInvokeError() == Libc.EPERM;
+        (Libc.kill(pid, 0) == 0 || System.Runtime.InteropServices.Marshal.GetLastPInvokeError() == Libc.EPERM) && !Procfs.IsZombie(pid);
 
     public static ToolException PermissionDenied(int pid, string name)
     {
