@@ -9,7 +9,9 @@ using System.Runtime.InteropServices;
 // Prints "ready pid=N" once the descriptor is open, then idles until killed.
 string kind = args[0];
 string argument = args.Length > 1 ? args[1] : string.Empty;
-string scratch = Path.Combine(Path.GetTempPath(), $"fdzoo-{Environment.ProcessId}");
+// Unique per run, not per pid: in a pid namespace of its own (CI's) the same pids come back, and a
+// killed zoo leaves its socket file behind, which the next bind to that path refused.
+string scratch = Path.Combine(Path.GetTempPath(), $"fdzoo-{Environment.ProcessId}-{Guid.NewGuid():N}");
 var keep = new List<object>();
 var connections = new List<Socket>();
 
