@@ -67,7 +67,15 @@ internal static class Apps
         return process.ExitCode == 0 ? output : throw new InvalidOperationException($"publish {project} failed:\n{log}");
     }
 
+    /// <summary>The agent as built (JIT-compiled, without the hosting layer, which is not beside it).</summary>
     public static string Agent => Output("Crac.Agent", "Crac.Agent.dll");
+
+    /// <summary>
+    /// The agent as `dotnet crac run` injects it: the copy in the tool's package, ReadyToRun, with
+    /// Crac.Hosting and Crac.AspNetCore beside it, so a host's configuration, pools, background
+    /// work and Kestrel take part in the checkpoint by themselves.
+    /// </summary>
+    public static string ShippedAgent => Path.Combine(Path.GetDirectoryName(Tool)!, "Crac.Agent.dll");
 
     public static string Tracker => Output("Crac.Agent", "libcrac-fdtrack.so");
 

@@ -14,7 +14,7 @@ internal static class StartupBenchmarks
         string hello = Apps.Publish(Path.Combine("tests", "apps", "HelloApp"), "HelloApp");
         string helloWithAgent = Apps.Publish(Path.Combine("tests", "apps", "HelloWithAgent"), "HelloWithAgent");
         // The agent as `dotnet crac run` injects it: the precompiled copy in the tool package.
-        var withAgent = new Dictionary<string, string> { ["DOTNET_STARTUP_HOOKS"] = Path.Combine(Path.GetDirectoryName(Apps.Tool)!, "Crac.Agent.dll") };
+        var withAgent = new Dictionary<string, string> { ["DOTNET_STARTUP_HOOKS"] = Apps.ShippedAgent };
         IReadOnlyList<Samples> startup = Harness.Alternate(
             Runs,
             ("without the agent", () => Apps.TimeRun("dotnet", [hello])),
