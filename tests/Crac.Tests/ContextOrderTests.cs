@@ -92,13 +92,13 @@ public sealed class ContextOrderTests
         CollectionAssert.AreEquivalent(
             new[] { "throwing1-before", "throwing2-before", "throwing2-after", "throwing1-after" },
             failure.Suppressed.Select(e => e.Message).ToArray());
+        string[] order = [.. recorder.Drain()];
         CollectionAssert.AreEqual(
-            new[]
-            {
-                "regular2-before", "throwing1-before", "regular1-before", "throwing2-before", "runtime1-before",
-                "runtime1-after", "throwing2-after", "regular1-after", "throwing1-after", "regular2-after",
-            },
-            recorder.Drain());
+            new[] { "regular2-before", "throwing1-before", "regular1-before", "throwing2-before", "runtime1-before" },
+            order[..5]);
+        // The runtime's tier is told of the restore all at once; the application's tier after it, in order.
+        CollectionAssert.AreEquivalent(new[] { "runtime1-after", "throwing2-after" }, order[5..7]);
+        CollectionAssert.AreEqual(new[] { "regular1-after", "throwing1-after", "regular2-after" }, order[7..]);
         GC.KeepAlive(new object[] { resources, runtimeRegular, runtimeThrowing });
     }
 

@@ -6,7 +6,10 @@ namespace Crac.Coordination;
 /// resources, connections out (pools: the hosting integration), then the runtime's own (the
 /// agent's, then file-descriptor handling, which must see what the others left open). So requests
 /// are drained before the application's resources close what the requests use, and pools close
-/// after those resources (which may still flush through them) and reopen before them.
+/// after those resources (which may still flush through them) and reopen before them. The agent's
+/// tier (the machine's view, Random's reseed, the hosts' configuration) are independent of each
+/// other and on the path to a restored server's first response, so they are told of a restore
+/// all at once: the tiers after it still wait for all of them.
 /// </summary>
 internal sealed class GlobalContext : Context
 {
@@ -17,7 +20,7 @@ internal sealed class GlobalContext : Context
         Inbound = new OrderedContext("the inbound context (servers and background work)");
         Application = new OrderedContext("the global context");
         Outbound = new OrderedContext("the outbound context (connection pools)");
-        Agent = new OrderedContext("the agent's context");
+        Agent = new OrderedContext("the agent's context", restoreConcurrently: true);
         FileDescriptors = new OrderedContext("the file-descriptor context");
         _tiers = [Inbound, Application, Outbound, Agent, FileDescriptors];
     }

@@ -5,8 +5,10 @@ namespace Crac.Coordination;
 /// resources are held by weak reference, notified in reverse registration order before a
 /// checkpoint and in forward order after the restore; every resource is notified even when
 /// others throw, and one whose before-checkpoint ran (even if it threw) is notified after.
+/// A context of independent resources (<paramref name="restoreConcurrently"/>: the runtime's own)
+/// tells them of the restore all at once instead, and reports their failures in the same order.
 /// </summary>
-internal class OrderedContext(string name) : Context
+internal class OrderedContext(string name, bool restoreConcurrently = false) : Context
 {
     private readonly object _lock = new();
     private readonly List<WeakReference<IResource>> _resources = [];
@@ -108,9 +110,34 @@ internal class OrderedContext(string name) : Context
         }
 
         var failures = new ExceptionCollector<RestoreException>(Aggregates.Restore);
-        foreach (IResource resource in queue)
+        if (restoreConcurrently)
         {
-            await ResourceInvoker.InvokeAsync(resource, this, beforeCheckpoint: false, failures.Add).ConfigureAwait(false);
+            var failuresOf = new List<Exception>[queue.Count];
+            var calls = new Task[queue.Count];
+            for (int i = 0; i < queue.Count; i++)
+            {
+                List<Exception> mine = failuresOf[i] = [];
+                calls[i] = ResourceInvoker.InvokeAsync(queue[i], this, beforeCheckpoint: false, exception =>
+                {
+                    lock (mine)
+                    {
+                        mine.Add(exception);
+                    }
+                });
+            }
+
+            await Task.WhenAll(calls).ConfigureAwait(false);
+            foreach (List<Exception> mine in failuresOf)
+            {
+                mine.ForEach(failures.Add);
+            }
+        }
+        else
+        {
+            foreach (IResource resource in queue)
+            {
+                await ResourceInvoker.InvokeAsync(resource, this, beforeCheckpoint: false, failures.Add).ConfigureAwait(false);
+            }
         }
 
         failures.ThrowIfAny();

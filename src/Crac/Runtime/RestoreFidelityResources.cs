@@ -19,8 +19,8 @@ internal static class RestoreFidelityResources
         }
 
         HeapWalk.AgentDirectory = agentDirectory;
-        // After a restore, in this order: the machine (environment, time zone, memory) first, so
-        // everything after it, the reseed included, runs against this host's settings.
+        // Told of a restore together (the agent's tier), before any application resource: the
+        // environment is the restorer's by then (the coordinator applies it first).
         Coordinator.Global.Agent.Register(RestoredMachine.Instance);
         Coordinator.Global.Agent.Register(RandomGenerators.Instance);
     }
