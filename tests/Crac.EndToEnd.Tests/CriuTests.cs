@@ -265,8 +265,8 @@ public sealed class CriuTests
             // A successful dump ends the app, then run, then unshare.
             await unshare.WaitForExitAsync(new CancellationTokenSource(TimeSpan.FromSeconds(60)).Token);
 
-            string log = File.ReadAllText(Path.Combine(image, "dump.log"));
-            StringAssert.Contains(log, "Dumping finished successfully", File.ReadAllText(output));
+            // CRIU writes its stats only at the end of a successful dump.
+            Assert.IsTrue(File.Exists(Path.Combine(image, "stats-dump")), File.ReadAllText(output));
             // Its CRIU could not dump the pid namespace it runs in: run left the app in this one, and said so.
             StringAssert.Contains(File.ReadAllText(output), "dotnet-crac: the app shares this pid namespace (CRAC_ENGINE=criu: an app that checkpoints itself runs CRIU");
             AssertPrivateImage(image);

@@ -1,3 +1,4 @@
+using Crac.Engines;
 using Crac.Engines.Criu;
 
 namespace Crac.Tests;
@@ -6,13 +7,33 @@ namespace Crac.Tests;
 public sealed class CriuCommandLineTests
 {
     [TestMethod]
-    public void TheToolsDumpLogsAtTheChosenLevelAndAProcessDumpingItselfAtThreeAtLeast()
+    public void TheDumpLogsAtTheChosenLevel()
     {
-        // Only a self-dump's log must end with CRIU's success line (level 3 and above): nobody writes its manifest.
         var settings = new CriuSettings();
-        CollectionAssert.Contains(CriuCommandLine.Dump(42, "/img", settings, keepRunning: false, selfDump: false), "-v2");
-        CollectionAssert.Contains(CriuCommandLine.Dump(42, "/img", settings, keepRunning: false, selfDump: true), "-v3");
-        CollectionAssert.Contains(CriuCommandLine.Dump(42, "/img", settings with { LogLevel = 4 }, keepRunning: false, selfDump: true), "-v4");
-        CollectionAssert.Contains(CriuCommandLine.Dump(42, "/img", settings with { LogLevel = 0 }, keepRunning: true, selfDump: false), "-v0");
+        CollectionAssert.Contains(CriuCommandLine.Dump(42, "/img", settings, keepRunning: false), "-v2");
+        CollectionAssert.Contains(CriuCommandLine.Dump(42, "/img", settings with { LogLevel = 4 }, keepRunning: true), "-v4");
+    }
+
+    [TestMethod]
+    public void AFinishedDumpIsToldByCriusStatsFileOrItsLogsLastLine()
+    {
+        string image = Directory.CreateTempSubdirectory("crac-dumpfinished-").FullName;
+        try
+        {
+            // At the default level CRIU's log has no success line: its stats file says the dump finished.
+            File.WriteAllText(Path.Combine(image, CriuCommandLine.DumpLog), "Warn (criu/kerndat.c:1): Can't keep kdat cache on non-tempfs\n");
+            Assert.IsFalse(CriuLog.DumpFinished(image), "a log without its success line, and no stats: not finished");
+            File.WriteAllBytes(Path.Combine(image, CriuLog.DumpStats), [0x01]);
+            Assert.IsTrue(CriuLog.DumpFinished(image));
+
+            File.Delete(Path.Combine(image, CriuLog.DumpStats));
+            File.WriteAllText(Path.Combine(image, CriuCommandLine.DumpLog), "(00.132588) Dumping finished successfully\n");
+            Assert.IsTrue(CriuLog.DumpFinished(image), "a log at -v3 and above says it too");
+            Assert.AreEqual(ManifestStatus.Absent, ImageManifest.Verify(image).Status);
+        }
+        finally
+        {
+            Directory.Delete(image, recursive: true);
+        }
     }
 }

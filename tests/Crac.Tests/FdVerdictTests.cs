@@ -83,7 +83,7 @@ public sealed class FdVerdictTests
         Assert.AreEqual((false, false), (unknown.FileLocks, unknown.TcpClose), "nothing unexamined is taken along or closed");
         Assert.AreEqual((true, true), (forced.FileLocks, forced.TcpClose));
         CollectionAssert.IsSubsetOf(new[] { "--file-locks", "--tcp-close", "--skip-in-flight" },
-            CriuCommandLine.Dump(42, "/img", serving with { SkipInFlight = true }, keepRunning: false, selfDump: false).ToArray());
+            CriuCommandLine.Dump(42, "/img", serving with { SkipInFlight = true }, keepRunning: false).ToArray());
     }
 
     [TestMethod]

@@ -14,7 +14,7 @@ internal static class ImageDirectory
     private const uint GroupOrOtherWrite = 0b000_010_010;
 
     /// <summary>Names a previous dotnet-crac image leaves behind, which a new checkpoint replaces.</summary>
-    private static readonly string[] OwnFiles = [ImageMetadata.FileName, ImageManifest.FileName, PauseEngine.PidFileName, "dump.log", "restore.log", "stats-dump", "stats-restore"];
+    private static readonly string[] OwnFiles = [ImageMetadata.FileName, ImageManifest.FileName, PauseEngine.PidFileName, "dump.log", "restore.log", Criu.CriuLog.DumpStats, "stats-restore"];
 
     /// <summary>Creates the directory private, or checks that an existing one is ours, and clears an old image out of it.</summary>
     /// <exception cref="InvalidOperationException">The directory cannot safely hold an image; the message says why and what to do.</exception>

@@ -89,7 +89,7 @@ internal sealed record ImageManifest
         {
             if (!Criu.CriuLog.DumpFinished(directory))
             {
-                return Changed(stopwatch, $"{directory} holds no finished dump: {Criu.CriuCommandLine.DumpLog} does not end with CRIU's success (the checkpoint failed or was cut short).");
+                return Changed(stopwatch, $"{directory} holds no finished dump: CRIU wrote no {Criu.CriuLog.DumpStats}, and {Criu.CriuCommandLine.DumpLog} does not end with its success (the checkpoint failed or was cut short).");
             }
 
             return new ManifestCheck(ManifestStatus.Absent, 0, 0, stopwatch.Elapsed.TotalMilliseconds,

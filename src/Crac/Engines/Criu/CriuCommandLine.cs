@@ -26,25 +26,22 @@ internal static class CriuCommandLine
         new("skip-in-flight", EngineOptionKind.Boolean, "true", "drop connections still waiting in a listener's backlog (never accepted by the application) instead of failing"),
         new("ghost-limit", EngineOptionKind.Integer, "1048576", "the largest deleted-but-open file (bytes) kept in the image"),
         new("network-lock", EngineOptionKind.Text, "auto", "how CRIU locks the network during a TCP dump: iptables, nftables, skip, or auto (skip when iptables is absent)"),
-        new("log-level", EngineOptionKind.Integer, "2", "CRIU's log level in dump.log and restore.log (0-4; a process that runs CRIU on itself logs its dump at 3 at least; 3 and 4 to debug CRIU, at a cost in dump and restore time)"),
+        new("log-level", EngineOptionKind.Integer, "2", "CRIU's log level in dump.log and restore.log (0-4; 3 and 4 to debug CRIU, at a cost in dump and restore time)"),
         new("compact-heap", EngineOptionKind.Text, "auto", "compact the managed heap and trim native memory before the dump, so the image is small; auto: when the process exits with the dump, not with --keep-running (the pause would add to its freeze)"),
     ];
 
     /// <summary>
     /// The dump of process <paramref name="pid"/> (as the dumping side sees it) as its instructions
-    /// say. A process that dumps itself (<paramref name="selfDump"/>) is gone when CRIU succeeds, and
-    /// nobody writes its image's manifest: only a log at level 3 or more ends with "Dumping finished
-    /// successfully", which a restore then looks for. The tool's dump is at the chosen level: it has
-    /// CRIU's exit code and writes the manifest, and level 3 writes about 5,000 lines for a small
-    /// ASP.NET app (15-25 ms of the dump, measured).
+    /// say, logged at the chosen level: level 3 writes about 5,000 lines for a small ASP.NET app
+    /// (15-25 ms of the dump, measured). A finished dump is told by its stats file, which CRIU
+    /// writes only then (<see cref="CriuLog.DumpFinished"/>), not by the log's last line.
     /// </summary>
-    public static List<string> Dump(int pid, string directory, CriuSettings settings, bool keepRunning, bool selfDump)
+    public static List<string> Dump(int pid, string directory, CriuSettings settings, bool keepRunning)
     {
-        int logLevel = selfDump ? Math.Max(settings.LogLevel, 3) : settings.LogLevel;
         var arguments = new List<string>
         {
             "dump", "-t", pid.ToString(CultureInfo.InvariantCulture), "-D", directory, "-o", DumpLog,
-            "-v" + logLevel.ToString(CultureInfo.InvariantCulture),
+            "-v" + settings.LogLevel.ToString(CultureInfo.InvariantCulture),
         };
         AddCommon(arguments, settings);
         if (keepRunning)

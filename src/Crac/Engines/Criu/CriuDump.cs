@@ -61,7 +61,7 @@ internal static class CriuDump
             start.ArgumentList.Add(argument);
         }
 
-        foreach (string argument in CriuCommandLine.Dump(Environment.ProcessId, directory, settings, keepRunning, selfDump: true))
+        foreach (string argument in CriuCommandLine.Dump(Environment.ProcessId, directory, settings, keepRunning))
         {
             start.ArgumentList.Add(argument);
         }

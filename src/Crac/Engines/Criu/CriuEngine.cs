@@ -72,11 +72,11 @@ internal sealed class CriuEngine : CheckpointEngine
                 "Checkpoint it from outside, with `dotnet crac checkpoint <pid>` on the host or in a sidecar, or start it with `dotnet crac run --pid-namespace shared`."));
         }
 
-        return new CriuPlan(problems, settings, CracSettings.NullIfEmpty(options.EngineOptions.GetString("criu-path")), SelfDump: trigger == CheckpointTrigger.Api);
+        return new CriuPlan(problems, settings, CracSettings.NullIfEmpty(options.EngineOptions.GetString("criu-path")));
     }
 
     public override IReadOnlyList<string>? DescribeCommand(ResolvedCheckpointOptions options, EnginePlan plan, FdSummary summary) =>
-        ["criu", .. CriuCommandLine.Dump(Environment.ProcessId, options.ImageDirectory ?? "<image dir>", ((CriuPlan)plan).Settings.ForDump(summary), options.KeepRunning, ((CriuPlan)plan).SelfDump)];
+        ["criu", .. CriuCommandLine.Dump(Environment.ProcessId, options.ImageDirectory ?? "<image dir>", ((CriuPlan)plan).Settings.ForDump(summary), options.KeepRunning)];
 
     public override async Task<EngineResult> CheckpointAsync(EngineRequest request)
     {

@@ -23,6 +23,9 @@ internal static class CriuLog
         ("has bad size", "A file the image expects has changed size since the checkpoint (a log written after it?): close such files before the checkpoint, or take a new one."),
     ];
 
+    /// <summary>The stats file CRIU writes at the end of a successful dump.</summary>
+    public const string DumpStats = "stats-dump";
+
     /// <summary>The error lines of a CRIU log and output, with hints, for an exception message.</summary>
     public static string Summarize(string action, int exitCode, string? logPath, string output)
     {
@@ -68,9 +71,19 @@ internal static class CriuLog
     private static bool IsError(string line) =>
         line.Contains("Error (", StringComparison.Ordinal) && !Noise.Any(noise => line.Contains(noise, StringComparison.Ordinal));
 
-    /// <summary>Whether an image's dump log ends as a finished dump does (CRIU writes that line at -v3 and above).</summary>
+    /// <summary>
+    /// Whether an image's dump finished: CRIU writes its stats file (<c>stats-dump</c>) only then,
+    /// right before the log's "Dumping finished successfully" (criu/cr-dump.c, cr_dump_finish), and a
+    /// checkpoint clears an old image's files first. The log's line, which only -v3 and above
+    /// write, is accepted too.
+    /// </summary>
     public static bool DumpFinished(string directory)
     {
+        if (File.Exists(Path.Combine(directory, DumpStats)))
+        {
+            return true;
+        }
+
         try
         {
             using var log = new FileStream(Path.Combine(directory, CriuCommandLine.DumpLog), FileMode.Open, FileAccess.Read);

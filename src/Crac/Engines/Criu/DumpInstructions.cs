@@ -29,5 +29,5 @@ internal sealed record DumpInstructions
     public required ImageMetadata Metadata { get; init; }
 
     /// <summary>CRIU's arguments (after the binary) to dump the process the tool knows as <paramref name="pid"/>.</summary>
-    public IReadOnlyList<string> DumpArguments(int pid) => CriuCommandLine.Dump(pid, ImageDirectory, Settings, KeepRunning, selfDump: false);
+    public IReadOnlyList<string> DumpArguments(int pid) => CriuCommandLine.Dump(pid, ImageDirectory, Settings, KeepRunning);
 }
