@@ -220,6 +220,42 @@ public sealed class ContextOrderTests
         }
     }
 
+    [TestMethod]
+    public void TheAgentsTierIsToldOfARestoreAllAtOnceAndTheApplicationAfterAllOfIt()
+    {
+        var recorder = new ConcurrentQueue<string>();
+        // Each waits, in its after-restore, for the other's to have started: told one by one, the
+        // first would wait out its 5 s and see nothing.
+        using var firstStarted = new ManualResetEventSlim();
+        using var secondStarted = new ManualResetEventSlim();
+        var first = new RendezvousResource(recorder, "runtime1", firstStarted, secondStarted);
+        var second = new RendezvousResource(recorder, "runtime2", secondStarted, firstStarted);
+        var user = new RecordingResource(recorder, "user");
+        Coordinator.Global.Agent.Register(first);
+        Coordinator.Global.Agent.Register(second);
+        Core.GlobalContext.Register(user);
+
+        Simulate.Checkpoint();
+
+        Assert.IsTrue(first.SawOther && second.SawOther, "both after-restores ran at the same time");
+        Assert.AreEqual("user-after", recorder.Drain()[^1], "the application's tier waits for the whole agent's tier");
+        GC.KeepAlive(new object[] { first, second, user });
+    }
+
+    private sealed class RendezvousResource(
+        ConcurrentQueue<string> recorder, string id, ManualResetEventSlim started, ManualResetEventSlim otherStarted)
+        : RecordingResource(recorder, id)
+    {
+        public bool SawOther { get; private set; }
+
+        public override async Task AfterRestoreAsync(Context context, CancellationToken cancellationToken)
+        {
+            started.Set();
+            SawOther = otherStarted.Wait(TimeSpan.FromSeconds(5), cancellationToken);
+            await base.AfterRestoreAsync(context, cancellationToken);
+        }
+    }
+
     private sealed class BlockingResource(
         ConcurrentQueue<string> recorder, string id, ManualResetEventSlim entered, ManualResetEventSlim release)
         : RecordingResource(recorder, id)
