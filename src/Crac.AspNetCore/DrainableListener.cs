@@ -1,28 +1,40 @@
 using System.Net;
+using System.Net.Sockets;
 using Microsoft.AspNetCore.Connections;
 
 namespace Crac.AspNetCore;
 
 /// <summary>
-/// A listener Kestrel's accept loop keeps calling. For a checkpoint it unbinds the transport's
-/// listener (the listening socket closes, so a client trying to connect meanwhile is refused at
-/// once rather than queued into the image) and the accept loop waits; after the restore it binds
-/// the same endpoint again (the port it had, even if it was chosen by the system) and accepting goes on.
+/// A listener Kestrel's accept loop keeps calling. For a checkpoint it stops listening, so that a
+/// client trying to connect meanwhile is refused at once rather than queued into the image, and
+/// the accept loop waits; after the restore it listens again and accepting goes on.
+/// A TCP socket on a port the application named stops listening but keeps its port (see
+/// <see cref="ListenSocket"/>), so nothing can take the port before the restore and Kestrel keeps
+/// its listener. Any other listener (a port the system chose, another transport) is unbound, and
+/// the same endpoint (the port it had) is bound again after the restore.
 /// </summary>
 internal sealed class DrainableListener : IConnectionListener
 {
     private readonly IConnectionListenerFactory _transport;
+    private readonly ListenSocket? _socket;
     private readonly KestrelDrain _drain;
     private readonly Lock _lock = new();
     private IConnectionListener _current;
     private readonly List<IConnectionListener> _retired = [];
     private TaskCompletionSource? _resumed;
+
+    // Cancels the accept that is waiting when the socket stops listening (a waiting accept would
+    // otherwise fail over and over on a socket that is not listening).
+    private CancellationTokenSource _pausing = new();
+    private bool _keptListening;
+    private bool _listeningAgain;
     private bool _stopped;
 
-    public DrainableListener(IConnectionListenerFactory transport, IConnectionListener listener, KestrelDrain drain)
+    public DrainableListener(IConnectionListenerFactory transport, IConnectionListener listener, ListenSocket? socket, KestrelDrain drain)
     {
         _transport = transport;
         _current = listener;
+        _socket = socket;
         _drain = drain;
         EndPoint = listener.EndPoint;
     }
@@ -38,6 +50,7 @@ internal sealed class DrainableListener : IConnectionListener
         {
             IConnectionListener listener;
             Task? resumed;
+            CancellationToken pausing;
             lock (_lock)
             {
                 if (_stopped)
@@ -47,6 +60,7 @@ internal sealed class DrainableListener : IConnectionListener
 
                 listener = _current;
                 resumed = _resumed?.Task;
+                pausing = _pausing.Token;
             }
 
             if (resumed is not null)
@@ -55,7 +69,16 @@ internal sealed class DrainableListener : IConnectionListener
                 continue;
             }
 
-            ConnectionContext? connection = await listener.AcceptAsync(cancellationToken).ConfigureAwait(false);
+            ConnectionContext? connection;
+            try
+            {
+                connection = await AcceptAsync(listener, pausing, cancellationToken).ConfigureAwait(false);
+            }
+            catch (OperationCanceledException) when (pausing.IsCancellationRequested && !cancellationToken.IsCancellationRequested)
+            {
+                continue; // paused for a checkpoint: wait for the restore
+            }
+
             if (connection is not null)
             {
                 _drain.Track(connection);
@@ -74,10 +97,22 @@ internal sealed class DrainableListener : IConnectionListener
         }
     }
 
+    private static async ValueTask<ConnectionContext?> AcceptAsync(IConnectionListener listener, CancellationToken pausing, CancellationToken cancellationToken)
+    {
+        if (!cancellationToken.CanBeCanceled)
+        {
+            return await listener.AcceptAsync(pausing).ConfigureAwait(false); // Kestrel's loop passes none: no linked source per accept
+        }
+
+        using var either = CancellationTokenSource.CreateLinkedTokenSource(pausing, cancellationToken);
+        return await listener.AcceptAsync(either.Token).ConfigureAwait(false);
+    }
+
     /// <summary>Stops accepting: new connections are refused until <see cref="ResumeAsync"/>.</summary>
     public async Task PauseAsync(CancellationToken cancellationToken)
     {
         IConnectionListener listener;
+        CancellationTokenSource pausing;
         lock (_lock)
         {
             if (_stopped || _resumed is not null)
@@ -87,13 +122,48 @@ internal sealed class DrainableListener : IConnectionListener
 
             _resumed = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
             listener = _current;
+            pausing = _pausing;
+        }
+
+        if (_socket is not null)
+        {
+            // The waiting accept ends first (a connection it already took is kept and drained).
+            await pausing.CancelAsync().ConfigureAwait(false);
+            try
+            {
+                _socket.StopListening();
+                _keptListening = true;
+                return;
+            }
+            catch (SocketException)
+            {
+                // Not a socket that can stop listening this way: unbind it, as any other listener.
+            }
+        }
+
+        lock (_lock)
+        {
             _retired.Add(listener);
         }
 
         await listener.UnbindAsync(cancellationToken).ConfigureAwait(false);
     }
 
-    /// <summary>Binds the same endpoint again and lets the accept loop go on.</summary>
+    /// <summary>
+    /// Early in a restore: a socket that kept its port listens again, but nothing is accepted yet,
+    /// so a client connecting while the rest of the restore runs waits in the backlog instead of
+    /// being refused, and is served once <see cref="ResumeAsync"/> runs.
+    /// </summary>
+    public void ListenAgain()
+    {
+        if (_keptListening && !_listeningAgain)
+        {
+            _socket!.Listen();
+            _listeningAgain = true;
+        }
+    }
+
+    /// <summary>Listens again (binding the same endpoint again, if it was unbound) and lets the accept loop go on.</summary>
     public async Task ResumeAsync(bool connectionsDrained, CancellationToken cancellationToken)
     {
         lock (_lock)
@@ -104,18 +174,18 @@ internal sealed class DrainableListener : IConnectionListener
             }
         }
 
+        if (_keptListening)
+        {
+            ListenAgain();
+            _keptListening = false;
+            _listeningAgain = false;
+            Resumed(_current);
+            return;
+        }
+
         try
         {
-            IConnectionListener listener = await _transport.BindAsync(EndPoint, cancellationToken).ConfigureAwait(false);
-            TaskCompletionSource resumed;
-            lock (_lock)
-            {
-                _current = listener;
-                resumed = _resumed!;
-                _resumed = null;
-            }
-
-            resumed.TrySetResult();
+            Resumed(await _transport.BindAsync(EndPoint, cancellationToken).ConfigureAwait(false));
         }
         finally
         {
@@ -127,6 +197,24 @@ internal sealed class DrainableListener : IConnectionListener
                 await DisposeRetiredAsync().ConfigureAwait(false);
             }
         }
+    }
+
+    private void Resumed(IConnectionListener listener)
+    {
+        TaskCompletionSource resumed;
+        lock (_lock)
+        {
+            _current = listener;
+            resumed = _resumed!;
+            _resumed = null;
+            if (_pausing.IsCancellationRequested)
+            {
+                // Not disposed: an accept loop may still hold its (cancelled) token; it has no timer to free.
+                _pausing = new CancellationTokenSource();
+            }
+        }
+
+        resumed.TrySetResult();
     }
 
     public async ValueTask UnbindAsync(CancellationToken cancellationToken = default)

@@ -17,8 +17,8 @@ internal sealed class DrainingListenerFactory(IServiceProvider services, Kestrel
     {
         IConnectionListenerFactory transport = FindTransport(endpoint)
             ?? throw new InvalidOperationException($"No registered {nameof(IConnectionListenerFactory)} supports endpoint: {endpoint}");
-        IConnectionListener listener = await transport.BindAsync(endpoint, cancellationToken).ConfigureAwait(false);
-        return drain.Add(transport, listener);
+        (IConnectionListener listener, ListenSocket? socket) = await ListenSocketCapture.BindAsync(transport, endpoint, cancellationToken).ConfigureAwait(false);
+        return drain.Add(transport, listener, socket);
     }
 
     /// <summary>The transport Kestrel would have chosen without us: the last registered one that can bind the endpoint.</summary>

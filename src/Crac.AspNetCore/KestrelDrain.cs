@@ -1,6 +1,7 @@
 using System.Collections.Concurrent;
 using System.Diagnostics;
 using System.Globalization;
+using System.Net.Sockets;
 using Crac.Coordination;
 using Crac.Hosting;
 using Microsoft.AspNetCore.Connections;
@@ -42,19 +43,22 @@ internal sealed class KestrelDrain : IResource
     private int _drainedRequests;
     private int _requestsDuringDrain;
 
+    private readonly ListenEarly _listenEarly;
+
     public KestrelDrain(HostStages stages, ILogger<KestrelDrain> logger)
     {
         _stages = stages;
         _logger = logger;
+        _listenEarly = new ListenEarly(this);
     }
 
     public bool IsDraining => _draining;
 
     internal int OpenConnections => _connections.Count;
 
-    public DrainableListener Add(IConnectionListenerFactory transport, IConnectionListener listener)
+    public DrainableListener Add(IConnectionListenerFactory transport, IConnectionListener listener, ListenSocket? socket)
     {
-        var drainable = new DrainableListener(transport, listener, this);
+        var drainable = new DrainableListener(transport, listener, socket, this);
         lock (_lock)
         {
             _listeners.Add(drainable);
@@ -62,8 +66,10 @@ internal sealed class KestrelDrain : IResource
 
         if (Interlocked.Exchange(ref _registered, 1) == 0)
         {
-            // The container keeps this singleton alive; the stage holds it weakly.
+            // The container keeps this singleton alive; the stage holds it weakly, and the agent's
+            // tier holds the early listen weakly (this holds it).
             _stages.Requests.Register(this);
+            Coordinator.Global.Agent.Register(_listenEarly);
         }
 
         return drainable;
@@ -215,4 +221,39 @@ internal sealed class KestrelDrain : IResource
     }
 
     public override string ToString() => "Kestrel (stops accepting and drains its requests)";
+
+    /// <summary>
+    /// In the runtime's tier, the first to hear of a restore: the sockets that kept their ports
+    /// listen again at once, so that clients connecting during the rest of the restore wait in the
+    /// backlog rather than being refused. Kestrel accepts them once the whole restore is done.
+    /// </summary>
+    private sealed class ListenEarly(KestrelDrain drain) : IResource
+    {
+        public Task BeforeCheckpointAsync(Context context, CancellationToken cancellationToken) => Task.CompletedTask;
+
+        public Task AfterRestoreAsync(Context context, CancellationToken cancellationToken)
+        {
+            List<DrainableListener> listeners;
+            lock (drain._lock)
+            {
+                listeners = [.. drain._listeners];
+            }
+
+            foreach (DrainableListener listener in listeners)
+            {
+                try
+                {
+                    listener.ListenAgain();
+                }
+                catch (SocketException)
+                {
+                    // Kestrel's resume listens again and reports it (once).
+                }
+            }
+
+            return Task.CompletedTask;
+        }
+
+        public override string ToString() => "Kestrel's listening sockets (listen again early in a restore; accepting waits for its end)";
+    }
 }

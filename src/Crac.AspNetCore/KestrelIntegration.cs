@@ -1,8 +1,10 @@
 using Crac.Hosting;
 using Microsoft.AspNetCore.Connections;
 using Microsoft.AspNetCore.Hosting;
+using Microsoft.AspNetCore.Server.Kestrel.Transport.Sockets;
 using Microsoft.Extensions.DependencyInjection;
 using Microsoft.Extensions.DependencyInjection.Extensions;
+using Microsoft.Extensions.Options;
 
 namespace Crac.AspNetCore;
 
@@ -14,8 +16,9 @@ internal static class KestrelIntegration
 {
     /// <summary>
     /// Adds the transport that can stop accepting, last (Kestrel binds with the transport
-    /// registered last that can bind the endpoint; a second call moves it last again), and the
-    /// middleware that counts requests. Safe to call more than once.
+    /// registered last that can bind the endpoint; a second call moves it last again), the hook on
+    /// the socket transport that lets a listening socket keep its port through a checkpoint, and
+    /// the middleware that counts requests. Safe to call more than once.
     /// </summary>
     public static void Register(IServiceCollection services)
     {
@@ -30,6 +33,7 @@ internal static class KestrelIntegration
         }
 
         services.AddSingleton<IConnectionListenerFactory, DrainingListenerFactory>();
+        services.TryAddEnumerable(ServiceDescriptor.Singleton<IPostConfigureOptions<SocketTransportOptions>, ListenSocketCapture>());
         services.TryAddEnumerable(ServiceDescriptor.Singleton<IStartupFilter, RequestTrackingStartupFilter>());
     }
 }

@@ -57,6 +57,37 @@ public sealed class KestrelDrainTests
     }
 
     [TestMethod]
+    public async Task ANamedPortStaysHeldWhileKestrelDoesNotListenSoNothingCanTakeItBeforeTheRestore()
+    {
+        int port = PortBelowTheEphemeralRange();
+        await using WebApplication app = await StartAsync(endpoints => endpoints.MapGet("/", () => "hello"), port);
+        var probe = new PortProbe(port);
+        Core.GlobalContext.Register(probe); // told after Kestrel's drain, before the (simulated) dump
+
+        CheckpointReport report = await Checkpoints.SimulateAsync();
+
+        Assert.AreEqual(CheckpointOutcome.Restored, report.Outcome, Checkpoints.Describe(report));
+        Assert.IsFalse(probe.AcceptedDuringCheckpoint, "a client is refused while Kestrel does not listen");
+        // A socket without SO_REUSEADDR (what connect() takes a client's source port from) cannot
+        // have the port: a client cannot connect to itself on it, nor can anything else bind it.
+        Assert.AreEqual(98 /* EADDRINUSE */, probe.PlainBindErrorDuringCheckpoint, "the port stays held while Kestrel does not listen");
+        Assert.IsNull(probe.ConnectErrorDuringRestore, "a client connecting while the application's resources are restored waits in the backlog, not refused");
+        Assert.AreEqual(0, probe.BytesAnsweredDuringRestore, "nothing is served before the whole restore is done");
+        using (Socket early = probe.EarlyClient!)
+        {
+            var buffer = new byte[4096];
+            using var wait = new CancellationTokenSource(TimeSpan.FromSeconds(10));
+            int read = await early.ReceiveAsync(buffer, SocketFlags.None, wait.Token);
+            StringAssert.Contains(System.Text.Encoding.ASCII.GetString(buffer, 0, read), "hello", "the request sent during the restore is served after it");
+        }
+
+        using var client = new HttpClient();
+        Assert.AreEqual("hello", await client.GetStringAsync($"http://127.0.0.1:{port}/"), "the same socket listens again after the restore");
+        StringAssert.Contains(report.Actions.Single(a => a.Source == "kestrel").Description, $"stopped accepting on 127.0.0.1:{port};");
+        GC.KeepAlive(probe);
+    }
+
+    [TestMethod]
     public async Task AnIdleKeepAliveConnectionIsClosedAfterItsGrace()
     {
         await using WebApplication app = await StartAsync(endpoints => endpoints.MapGet("/", () => "hello"));
@@ -134,11 +165,14 @@ public sealed class KestrelDrainTests
         Assert.AreEqual("finally", await stuck);
     }
 
-    private static async Task<WebApplication> StartAsync(Action<WebApplication> map, HttpProtocols protocols = HttpProtocols.Http1)
+    private static Task<WebApplication> StartAsync(Action<WebApplication> map, HttpProtocols protocols = HttpProtocols.Http1) =>
+        StartAsync(map, port: 0, protocols);
+
+    private static async Task<WebApplication> StartAsync(Action<WebApplication> map, int port, HttpProtocols protocols = HttpProtocols.Http1)
     {
         WebApplicationBuilder builder = WebApplication.CreateBuilder();
         builder.Logging.ClearProviders();
-        builder.WebHost.ConfigureKestrel(kestrel => kestrel.Listen(IPAddress.Loopback, 0, listen => listen.Protocols = protocols));
+        builder.WebHost.ConfigureKestrel(kestrel => kestrel.Listen(IPAddress.Loopback, port, listen => listen.Protocols = protocols));
         builder.Services.AddCrac();
         WebApplication app = builder.Build();
         map(app);
@@ -161,5 +195,107 @@ public sealed class KestrelDrainTests
         {
             return false;
         }
+    }
+
+    /// <summary>A port no one listens on, below the range connect() takes source ports from (so no client can be given it meanwhile).</summary>
+    private static int PortBelowTheEphemeralRange()
+    {
+        for (int attempt = 0; attempt < 100; attempt++)
+        {
+            int port = Random.Shared.Next(20000, 30000);
+            if (PlainBind(port) == 0)
+            {
+                return port;
+            }
+        }
+
+        throw new InvalidOperationException("no free port in 20000-30000 after 100 tries");
+    }
+
+    /// <summary>Binds a TCP socket without SO_REUSEADDR (which .NET sets on its own sockets) and closes it: 0, or the errno.</summary>
+    private static int PlainBind(int port)
+    {
+        int fd = Libc.socket(2 /* AF_INET */, 1 /* SOCK_STREAM */, 0);
+        Assert.IsTrue(fd >= 0, "socket()");
+        try
+        {
+            var address = new Libc.SockAddrIn { Family = 2, PortNetworkOrder = (ushort)IPAddress.HostToNetworkOrder((short)port), AddressNetworkOrder = 0x0100007F };
+            return Libc.bind(fd, ref address, 16) == 0 ? 0 : System.Runtime.InteropServices.Marshal.GetLastPInvokeError();
+        }
+        finally
+        {
+            _ = Libc.close(fd);
+        }
+    }
+
+    /// <summary>Looks at the port while the checkpoint runs, after Kestrel's drain.</summary>
+    private sealed class PortProbe(int port) : IResource
+    {
+        public bool AcceptedDuringCheckpoint { get; private set; }
+
+        public int PlainBindErrorDuringCheckpoint { get; private set; }
+
+        public Task BeforeCheckpointAsync(Context context, CancellationToken cancellationToken)
+        {
+            AcceptedDuringCheckpoint = Accepts(port);
+            PlainBindErrorDuringCheckpoint = PlainBind(port);
+            return Task.CompletedTask;
+        }
+
+        public SocketError? ConnectErrorDuringRestore { get; private set; }
+
+        public int BytesAnsweredDuringRestore { get; private set; }
+
+        public Socket? EarlyClient { get; private set; }
+
+        /// <summary>Told after the runtime's tier and before Kestrel accepts again: connects, sends a request, and sees whether it is answered.</summary>
+        public async Task AfterRestoreAsync(Context context, CancellationToken cancellationToken)
+        {
+            var client = new Socket(AddressFamily.InterNetwork, SocketType.Stream, ProtocolType.Tcp);
+            try
+            {
+                await client.ConnectAsync(IPAddress.Loopback, port, cancellationToken);
+            }
+            catch (SocketException exception)
+            {
+                ConnectErrorDuringRestore = exception.SocketErrorCode;
+                client.Dispose();
+                return;
+            }
+
+            await client.SendAsync("GET / HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n"u8.ToArray());
+            using var wait = new CancellationTokenSource(TimeSpan.FromMilliseconds(300));
+            try
+            {
+                BytesAnsweredDuringRestore = await client.ReceiveAsync(new byte[4096], SocketFlags.None, wait.Token);
+            }
+            catch (OperationCanceledException)
+            {
+                // Not answered while the restore runs: as it should be.
+            }
+
+            EarlyClient = client;
+        }
+    }
+
+    private static class Libc
+    {
+        [System.Runtime.InteropServices.StructLayout(System.Runtime.InteropServices.LayoutKind.Sequential)]
+        public struct SockAddrIn
+        {
+            public ushort Family;
+            public ushort PortNetworkOrder;
+            public uint AddressNetworkOrder;
+            public ulong Zero;
+        }
+
+        [System.Runtime.InteropServices.DllImport("libc", SetLastError = true)]
+        public static extern int socket(int domain, int type, int protocol);
+
+        [System.Runtime.InteropServices.DllImport("libc", SetLastError = true)]
+        public static extern int bind(int fd, ref SockAddrIn address, int length);
+
+        [System.Runtime.InteropServices.DllImport("libc")]
+        public static extern int close(int fd);
     }
 }

@@ -36,4 +36,22 @@ public sealed class CriuCommandLineTests
             Directory.Delete(image, recursive: true);
         }
     }
+
+    [TestMethod]
+    public void ARestoreRefusedBecauseAPortIsTakenSaysWhatToStop()
+    {
+        string log = Path.Combine(Path.GetTempPath(), $"criu-restore-{Guid.NewGuid():N}.log");
+        File.WriteAllText(log, "1: Error (criu/sk-inet.c:1059): inet: Can't bind inet socket (id 212): Address already in use\nError (criu/cr-restore.c:2331): Restoring FAILED.\n");
+        try
+        {
+            string message = CriuLog.Summarize("restore", 1, log, output: string.Empty);
+
+            StringAssert.Contains(message, "CRIU restore failed (exit code 1):\n1: Error (criu/sk-inet.c:1059): inet: Can't bind inet socket (id 212): Address already in use");
+            StringAssert.Contains(message, "Fix: A port the image's sockets are bound to is taken on this host");
+        }
+        finally
+        {
+            File.Delete(log);
+        }
+    }
 }

@@ -20,6 +20,7 @@ internal static class CriuLog
         ("CAP_SYS_ADMIN or the CAP_CHECKPOINT_RESTORE", "CRIU needs privileges: run as root (sudo dotnet crac ...), or give it CAP_CHECKPOINT_RESTORE and CAP_SYS_PTRACE."),
         ("Can't get rlimit", "CRIU could not read the process's limits: dumping another user's process needs CAP_SYS_RESOURCE as well (run as full root; in a container, --privileged)."),
         ("Can't fork for", "The process id is taken: the original is still running or not yet reaped, or another process got the pid."),
+        ("Can't bind inet socket", "A port the image's sockets are bound to is taken on this host (a listener Kestrel keeps through a checkpoint included): stop what holds it (`ss -tlnp sport = :PORT` shows it; the original process, if the checkpoint left it running), then restore again."),
         ("has bad size", "A file the image expects has changed size since the checkpoint (a log written after it?): close such files before the checkpoint, or take a new one."),
     ];
 
