@@ -9,8 +9,8 @@ namespace Crac.Benchmarks;
 /// the same app (agent loaded, same kind of image) and a cold start: time, time to the first HTTP
 /// response, and image size (issue 11's rows 1, 2, 3 and 6), with the agent as built and with the
 /// agent as `dotnet crac run` loads it (<see cref="Apps.ShippedAgent"/>: its hosting layer drains
-/// Kestrel before the dump and binds it again in after-restore, so the first 200 waits for the
-/// after-restore). Also the helpers the other CRIU benchmarks share: start a web app, wait for its
+/// Kestrel before the dump and accepts again only at the end of after-restore, so the first 200
+/// waits for the after-restore). Also the helpers the other CRIU benchmarks share: start a web app, wait for its
 /// first 200, read an endpoint.
 /// </summary>
 internal static class CriuBenchmarks
@@ -64,7 +64,7 @@ internal static class CriuBenchmarks
                     WaitGone(pid);
                     sizes[candidate + 1].Item2.Add(Apps.DirectoryBytes(image) / 1048576.0);
                     // The agent as built lets the app answer as soon as CRIU has restored it (its listener
-                    // was kept); the shipped one binds Kestrel again at the end of after-restore. The tool
+                    // was kept); the shipped one accepts again at the end of after-restore. The tool
                     // goes on to its report either way. Both times are measured.
                     (double firstResponse, double toolEnd) = ToolRestore(image, port, Path.Combine(scratch, $"restore-{run}-{tag}.log"));
                     restore[candidate + 1].Item2.Add(firstResponse);
@@ -83,7 +83,7 @@ internal static class CriuBenchmarks
         Samples[] ends = ToSamples(restoreEnd);
         Samples[] images = ToSamples(sizes, "MB");
         Harness.Target(1, "restore → first HTTP 200 (ASP.NET sample)", restores[1], restores[2], 1.2);
-        Harness.Target(1, "the same, the agent as `dotnet crac run` loads it (Kestrel bound again after the after-restore)", restores[1], restores[3], 1.2);
+        Harness.Target(1, "the same, the agent as `dotnet crac run` loads it (Kestrel accepts after the after-restore)", restores[1], restores[3], 1.2);
         Harness.Target(2, "restore → its own end", ends[0], ends[1], 1.5);
         Harness.Target(2, "the same, the agent as `dotnet crac run` loads it", ends[0], ends[2], 1.5);
         Harness.Record(2, "restore → its own end, against a cold start to first 200", Harness.Describe(restores[0]), Harness.Describe(ends[1]),
