@@ -1,5 +1,6 @@
 using System.Net;
 using System.Net.Sockets;
+using System.Runtime.InteropServices;
 using Crac.Coordination;
 using Microsoft.AspNetCore.Builder;
 using Microsoft.AspNetCore.Hosting;
@@ -220,7 +221,7 @@ public sealed class KestrelDrainTests
         try
         {
             var address = new Libc.SockAddrIn { Family = 2, PortNetworkOrder = (ushort)IPAddress.HostToNetworkOrder((short)port), AddressNetworkOrder = 0x0100007F };
-            return Libc.bind(fd, ref address, 16) == 0 ? 0 : System.Runtime.InteropServices.Marshal.GetLastPInvokeError();
+            return Libc.bind(fd, ref address, 16) == 0 ? 0 : Marshal.GetLastPInvokeError();
         }
         finally
         {
@@ -280,7 +281,7 @@ public sealed class KestrelDrainTests
 
     private static class Libc
     {
-        [System.Runtime.InteropServices.StructLayout(System.Runtime.InteropServices.LayoutKind.Sequential)]
+        [StructLayout(LayoutKind.Sequential)]
         public struct SockAddrIn
         {
             public ushort Family;
@@ -289,13 +290,13 @@ public sealed class KestrelDrainTests
             public ulong Zero;
         }
 
-        [System.Runtime.InteropServices.DllImport("libc", SetLastError = true)]
+        [DllImport("libc", SetLastError = true)]
         public static extern int socket(int domain, int type, int protocol);
 
-        [System.Runtime.InteropServices.DllImport("libc", SetLastError = true)]
+        [DllImport("libc", SetLastError = true)]
         public static extern int bind(int fd, ref SockAddrIn address, int length);
 
-        [System.Runtime.InteropServices.DllImport("libc")]
+        [DllImport("libc")]
         public static extern int close(int fd);
     }
 }
