@@ -26,8 +26,7 @@ internal sealed class DrainableListener : IConnectionListener
     // Cancels the accept that is waiting when the socket stops listening (a waiting accept would
     // otherwise fail over and over on a socket that is not listening).
     private CancellationTokenSource _pausing = new();
-    private bool _keptListening;
-    private bool _listeningAgain;
+    private KeptSocket _kept;
     private bool _stopped;
 
     public DrainableListener(IConnectionListenerFactory transport, IConnectionListener listener, ListenSocket? socket, KestrelDrain drain)
@@ -132,7 +131,7 @@ internal sealed class DrainableListener : IConnectionListener
             try
             {
                 _socket.StopListening();
-                _keptListening = true;
+                _kept = KeptSocket.NotListening;
                 return;
             }
             catch (SocketException)
@@ -156,10 +155,10 @@ internal sealed class DrainableListener : IConnectionListener
     /// </summary>
     public void ListenAgain()
     {
-        if (_keptListening && !_listeningAgain)
+        if (_kept == KeptSocket.NotListening)
         {
             _socket!.Listen();
-            _listeningAgain = true;
+            _kept = KeptSocket.ListeningAgain;
         }
     }
 
@@ -174,11 +173,10 @@ internal sealed class DrainableListener : IConnectionListener
             }
         }
 
-        if (_keptListening)
+        if (_kept != KeptSocket.None)
         {
             ListenAgain();
-            _keptListening = false;
-            _listeningAgain = false;
+            _kept = KeptSocket.None;
             Resumed(_current);
             return;
         }
@@ -261,4 +259,17 @@ internal sealed class DrainableListener : IConnectionListener
             await listener.DisposeAsync().ConfigureAwait(false);
         }
     }
+}
+
+/// <summary>Where a kept socket is between a checkpoint's pause and Kestrel's resume (set and read in the checkpoint's order).</summary>
+internal enum KeptSocket
+{
+    /// <summary>Not paused, or paused by unbinding.</summary>
+    None,
+
+    /// <summary>Paused: it keeps its port and refuses connects.</summary>
+    NotListening,
+
+    /// <summary>Listening again early in the restore; Kestrel does not accept yet.</summary>
+    ListeningAgain,
 }

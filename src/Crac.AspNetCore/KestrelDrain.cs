@@ -75,6 +75,15 @@ internal sealed class KestrelDrain : IResource
         return drainable;
     }
 
+    /// <summary>The listeners now (a copy: one may be added or removed while a checkpoint goes through them).</summary>
+    private List<DrainableListener> Listeners()
+    {
+        lock (_lock)
+        {
+            return [.. _listeners];
+        }
+    }
+
     public void Remove(DrainableListener listener)
     {
         lock (_lock)
@@ -118,11 +127,7 @@ internal sealed class KestrelDrain : IResource
         _requestsDuringDrain = 0;
         _closedDuringDrain.Clear();
         _draining = true;
-        List<DrainableListener> listeners;
-        lock (_lock)
-        {
-            listeners = [.. _listeners];
-        }
+        List<DrainableListener> listeners = Listeners();
 
         foreach (DrainableListener listener in listeners)
         {
@@ -197,11 +202,7 @@ internal sealed class KestrelDrain : IResource
     public async Task AfterRestoreAsync(Context context, CancellationToken cancellationToken)
     {
         _draining = false;
-        List<DrainableListener> listeners;
-        lock (_lock)
-        {
-            listeners = [.. _listeners];
-        }
+        List<DrainableListener> listeners = Listeners();
 
         var failures = new ExceptionCollector<RestoreException>(Aggregates.Restore);
         foreach (DrainableListener listener in listeners)
@@ -233,13 +234,7 @@ internal sealed class KestrelDrain : IResource
 
         public Task AfterRestoreAsync(Context context, CancellationToken cancellationToken)
         {
-            List<DrainableListener> listeners;
-            lock (drain._lock)
-            {
-                listeners = [.. drain._listeners];
-            }
-
-            foreach (DrainableListener listener in listeners)
+            foreach (DrainableListener listener in drain.Listeners())
             {
                 try
                 {

@@ -137,7 +137,9 @@ public sealed class KestrelDrainTests
     }
 
     [TestMethod]
-    public async Task ARequestThatOutlastsTheTimeoutFailsTheCheckpointAndTheServerGoesOn()
+    [DataRow(false, DisplayName = "a port the system chose (the listener is bound again)")]
+    [DataRow(true, DisplayName = "a named port (the kept socket listens again)")]
+    public async Task ARequestThatOutlastsTheTimeoutFailsTheCheckpointAndTheServerGoesOn(bool namedPort)
     {
         var release = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
         var started = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
@@ -150,7 +152,7 @@ public sealed class KestrelDrainTests
                 return "finally";
             });
             endpoints.MapGet("/", () => "hello");
-        });
+        }, namedPort ? PortBelowTheEphemeralRange() : 0);
         int port = Port(app);
         using var client = new HttpClient { BaseAddress = new Uri($"http://127.0.0.1:{port}/") };
         Task<string> stuck = client.GetStringAsync("/stuck");
