@@ -21,10 +21,28 @@ internal sealed class AgentEventSource : EventSource
     private PollingCounter? _lastRestoreDuration;
     private PollingCounter? _uptimeSinceRestore;
 
+    // A session that was open before this source existed enables it from inside the base
+    // constructor, with its arguments: its command is kept until the fields below are set.
+    private readonly Lock _construction = new();
+    private bool _constructed;
+    private List<IDictionary<string, string?>?>? _enabledDuringConstruction;
+
     private AgentEventSource()
     {
         _dispatcher = new RequestDispatcher(this);
         _reaper = new SessionReaper(this);
+        List<IDictionary<string, string?>?>? early;
+        lock (_construction)
+        {
+            _constructed = true;
+            early = _enabledDuringConstruction;
+            _enabledDuringConstruction = null;
+        }
+
+        foreach (IDictionary<string, string?>? arguments in early ?? [])
+        {
+            OnEnabled(arguments);
+        }
     }
 
     public static class Keywords
@@ -92,15 +110,31 @@ internal sealed class AgentEventSource : EventSource
             return;
         }
 
+        lock (_construction)
+        {
+            if (!_constructed)
+            {
+                (_enabledDuringConstruction ??= []).Add(command.Arguments);
+                return;
+            }
+        }
+
+        OnEnabled(command.Arguments);
+    }
+
+    [NonEvent]
+    private void OnEnabled(IDictionary<string, string?>? sessionArguments)
+    {
         CreateCounters();
-        if (command.Arguments is not { } arguments || !arguments.ContainsKey(AgentProtocol.ArgumentKeys.Command))
+        if (sessionArguments is not { } arguments || !arguments.ContainsKey(AgentProtocol.ArgumentKeys.Command))
         {
             // An ordinary session (dotnet-trace, dotnet-counters): nothing to answer.
             return;
         }
 
-        // This runs on the runtime's EventPipe thread and the session start waits for it: every
-        // command here is quick, and a checkpoint only gets queued.
+        // This runs on the runtime's EventPipe thread and the session start waits for it (or, for
+        // a session older than this source, at the end of its constructor): every command here is
+        // quick, and a checkpoint only gets queued.
         try
         {
             _dispatcher.Dispatch(arguments);

@@ -9,34 +9,54 @@ namespace Crac.Agent;
 /// <summary>Starts the agent once per process, however many ways it was loaded.</summary>
 internal static class AgentHost
 {
-    // After the application's own start-up work: a hello-world app has exited by then.
+    /// <summary>
+    /// How long the agent leaves the application's start-up to itself before it creates its
+    /// EventSource and installs the runtime's resources. That work (about 10 ms of CPU) would
+    /// otherwise compete with the start-up for a small machine's cores: a hello world started
+    /// 1.09-1.14x slower than with an empty startup hook, and 1.03x with the work left until after
+    /// (docs/performance.md, row 8). Nothing waits longer for it than this: a session opened
+    /// meanwhile is answered as soon as the EventSource exists, and a checkpoint the application
+    /// asks for has the agent go on at once (RuntimeResources).
+    /// </summary>
+    private static readonly TimeSpan ApplicationStartUp = TimeSpan.FromMilliseconds(200);
+
+    // After the agent's start: a hello-world app has exited by then.
     private static readonly TimeSpan WarmUpDelay = TimeSpan.FromMilliseconds(250);
+
+    private static readonly ManualResetEventSlim GoOnNow = new();
 
     private static int _started;
 
     /// <summary>
-    /// Starts the agent. It runs on a thread of its own (see StartupHook): a checkpoint the
-    /// application asks for meanwhile waits for it (Coordinator.RuntimeReady), and a dotnet-crac
-    /// session opened in the first milliseconds of the process could miss the EventSource and
-    /// time out.
+    /// Starts the agent, on a thread of its own (see StartupHook) unless the origins of fds are
+    /// recorded. What must see the process as it started is done at once; the rest after
+    /// <see cref="ApplicationStartUp"/>, or as soon as a checkpoint needs it.
     /// </summary>
-    public static void Start()
+    /// <param name="leaveStartUpFirst">Whether the rest waits for the application's start-up.</param>
+    public static void Start(bool leaveStartUpFirst)
     {
         if (Interlocked.Exchange(ref _started, 1) != 0)
         {
             return;
         }
 
+        RequireCompatibleCrac();
         var ready = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
-        Coordinator.RuntimeReady = ready.Task;
+        RuntimeResources.Install = () =>
+        {
+            GoOnNow.Set();
+            return ready.Task;
+        };
         try
         {
-            RequireCompatibleCrac();
             FdClassifier.CaptureInheritedDescriptors();
             InitProcessSignals.Install();
 
-            // The EventSource must exist before a session starts, or the session's command is lost.
-            _ = AgentEventSource.Log;
+            if (leaveStartUpFirst)
+            {
+                GoOnNow.Wait(ApplicationStartUp);
+            }
+
             Coordinator.Global.Agent.Register(StackTraceSymbolCache.Instance);
             RestoreFidelityResources.Install(Path.GetDirectoryName(typeof(AgentHost).Assembly.Location));
             FileDescriptorResource.Install();
@@ -45,17 +65,22 @@ internal static class AgentHost
                 FdOrigins.Start();
             }
 
-            Coordinator.Completed += AgentEventSource.Log.OnCheckpointCompleted;
             RendezvousLink.Install();
-            _ = Task.Delay(WarmUpDelay).ContinueWith(static _ => WarmUp(), CancellationToken.None, TaskContinuationOptions.None, TaskScheduler.Default);
-            if (string.Equals(Environment.GetEnvironmentVariable(CracEnvironment.EngineOptions), "help", StringComparison.OrdinalIgnoreCase))
-            {
-                Console.Error.WriteLine(EngineHelp.Describe(null));
-            }
         }
         finally
         {
             ready.TrySetResult();
+        }
+
+        // The EventSource last: every resource its commands look at is installed by now. A
+        // session opened before this is answered as the EventSource is constructed, so its
+        // events are subscribed to first.
+        Coordinator.Completed += static report => AgentEventSource.Log.OnCheckpointCompleted(report);
+        _ = AgentEventSource.Log;
+        _ = Task.Delay(WarmUpDelay).ContinueWith(static _ => WarmUp(), CancellationToken.None, TaskContinuationOptions.None, TaskScheduler.Default);
+        if (string.Equals(Environment.GetEnvironmentVariable(CracEnvironment.EngineOptions), "help", StringComparison.OrdinalIgnoreCase))
+        {
+            Console.Error.WriteLine(EngineHelp.Describe(null));
         }
     }
 

@@ -18,20 +18,20 @@ public static class StartupHook
         // that (diagnostic, opt-in) mode the agent starts before Main, on Main's thread.
         if (string.Equals(Environment.GetEnvironmentVariable("CRAC_COLLECT_FD_STACKTRACES"), "true", StringComparison.OrdinalIgnoreCase))
         {
-            Start();
+            Start(leaveStartUpFirst: false);
             return;
         }
 
         // Otherwise everything happens on a thread of the agent's own, so the application's
         // start-up does not wait for it: the start-up benchmark holds the agent to a few percent.
-        new Thread(Start) { IsBackground = true, Name = "crac-agent-start" }.Start();
+        new Thread(() => Start(leaveStartUpFirst: true)) { IsBackground = true, Name = "crac-agent-start" }.Start();
     }
 
-    private static void Start()
+    private static void Start(bool leaveStartUpFirst)
     {
         try
         {
-            StartAgent();
+            StartAgent(leaveStartUpFirst);
         }
         catch (Exception exception)
         {
@@ -75,5 +75,5 @@ public static class StartupHook
 
     // Kept out of Start so that Crac's types are resolved only after the handler above is in place.
     [MethodImpl(MethodImplOptions.NoInlining)]
-    private static void StartAgent() => Crac.Agent.AgentHost.Start();
+    private static void StartAgent(bool leaveStartUpFirst) => Crac.Agent.AgentHost.Start(leaveStartUpFirst);
 }

@@ -47,6 +47,36 @@ public sealed class ChannelTests
     }
 
     [TestMethod]
+    public async Task ARequestSentWhileTheAgentStillLeavesStartUpToTheAppIsAnsweredAtTheFirstAsking()
+    {
+        // The agent creates its EventSource only after the application's start-up (AgentHost):
+        // a session opened before then enables it from inside its constructor, and its command
+        // must be answered then, not lost until the client asks again.
+        using SampleProcess app = await SampleProcess.StartAsync();
+        bool agentStillStarting = Directory.EnumerateDirectories($"/proc/{app.Pid}/task").Any(IsAgentStartThread);
+        var client = new AgentClient(TargetProcess.Open(app.Pid));
+
+        AgentReply reply = await client.SendRawAsync(AgentCommands.Status.Name, "{}", AgentClient.DefaultReplyTimeout, CancellationToken.None, retry: false);
+
+        Assert.IsTrue(agentStillStarting, "the agent's start-up thread had finished before the request: this test did not reach the window it is about");
+        Assert.IsNull(reply.Error, reply.Error?.Message);
+        Assert.AreEqual(AgentProtocol.Version, reply.ProtocolVersion);
+    }
+
+    // The kernel keeps a thread's first 15 characters of "crac-agent-start".
+    private static bool IsAgentStartThread(string taskDirectory)
+    {
+        try
+        {
+            return File.ReadAllText(Path.Combine(taskDirectory, "comm")).Trim() == "crac-agent-star";
+        }
+        catch (IOException)
+        {
+            return false;  // the thread ended meanwhile
+        }
+    }
+
+    [TestMethod]
     public async Task AMismatchedProtocolVersionIsRefusedByTheAgentAndNamed()
     {
         using SampleProcess app = await SampleProcess.StartAsync();

@@ -46,9 +46,6 @@ internal static class Coordinator
         }
     }
 
-    /// <summary>Completes when the agent has installed the runtime's resources; a checkpoint waits for it.</summary>
-    public static Task? RuntimeReady { get; set; }
-
     /// <summary>Raised after every checkpoint, with its report (the agent's events and counters).</summary>
     public static event Action<CheckpointReport>? Completed;
 
@@ -88,10 +85,7 @@ internal static class Coordinator
 
         try
         {
-            if (RuntimeReady is { } ready)
-            {
-                await ready.ConfigureAwait(false);
-            }
+            await RuntimeResources.WhenInstalled().ConfigureAwait(false);
 
             return await RunResolvedAsync(options, trigger, new PhaseTracker(observer), cancellationToken).ConfigureAwait(false);
         }

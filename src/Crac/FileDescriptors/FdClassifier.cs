@@ -22,7 +22,10 @@ namespace Crac.FileDescriptors;
 internal static class FdClassifier
 {
     // Descriptors without close-on-exec that were open when the agent started, by fd and inode.
-    private static Dictionary<int, ulong>? _inheritedAtStart;
+    // The inode of each inherited descriptor, by its number; 0 where none was inherited (no file
+    // has inode 0). An array, not a dictionary: at start-up a Dictionary<int, ulong> is JIT
+    // compiled (0.8 ms beside the application's own start, docs/performance.md row 8).
+    private static ulong[]? _inheritedAtStart;
 
     private static readonly string[] AssemblySuffixes = [".dll", ".exe", ".so", ".ni.dll", ".r2r.dll"];
     private static readonly string[] HarmlessDevices = ["/dev/null", "/dev/zero", "/dev/full", "/dev/urandom", "/dev/random"];
@@ -70,17 +73,18 @@ internal static class FdClassifier
     /// </remarks>
     public static void CaptureInheritedDescriptors()
     {
-        var inherited = new Dictionary<int, ulong>();
+        var inherited = new ulong[InheritedScanLimit];
+        int end = 0;
         for (int fd = 0; fd < InheritedScanLimit; fd++)
         {
-            int flags = Libc.fcntl(fd, Libc.F_GETFD);
-            if (flags >= 0 && (flags & Libc.FD_CLOEXEC) == 0 && Libc.TryGetInode(fd, out ulong inode))
+            if (InheritedInode(fd) is { } inode)
             {
                 inherited[fd] = inode;
+                end = fd + 1;
             }
         }
 
-        _inheritedAtStart = inherited;
+        _inheritedAtStart = inherited[..end];
     }
 
     // Shells and service managers hand down fds in the low hundreds (bash uses 255).
@@ -99,7 +103,7 @@ internal static class FdClassifier
     }
 
     /// <summary>Those of the descriptors inherited at start-up that are still inherited, as they are now; null if none were noted.</summary>
-    internal static Dictionary<int, ulong>? InheritedDescriptorsNow()
+    internal static ulong[]? InheritedDescriptorsNow()
     {
         if (_inheritedAtStart is not { } previous)
         {
@@ -107,17 +111,23 @@ internal static class FdClassifier
         }
 
         // Only the few inherited fds are looked at (not a full scan): this runs on the restore's critical path.
-        var refreshed = new Dictionary<int, ulong>(previous.Count);
-        foreach (int fd in previous.Keys)
+        var refreshed = new ulong[previous.Length];
+        for (int fd = 0; fd < previous.Length; fd++)
         {
-            int flags = Libc.fcntl(fd, Libc.F_GETFD);
-            if (flags >= 0 && (flags & Libc.FD_CLOEXEC) == 0 && Libc.TryGetInode(fd, out ulong inode))
+            if (previous[fd] != 0 && InheritedInode(fd) is { } inode)
             {
                 refreshed[fd] = inode;
             }
         }
 
         return refreshed;
+    }
+
+    // The inode of an open descriptor without close-on-exec; null for any other.
+    private static ulong? InheritedInode(int fd)
+    {
+        int flags = Libc.fcntl(fd, Libc.F_GETFD);
+        return flags >= 0 && (flags & Libc.FD_CLOEXEC) == 0 && Libc.TryGetInode(fd, out ulong inode) ? inode : null;
     }
 
     /// <summary>Whether a unix socket belongs to this process's diagnostics server (a session or the listener).</summary>
@@ -160,7 +170,7 @@ internal static class FdClassifier
             return "closed by a resource policy (an O_PATH placeholder keeps the number taken)";
         }
 
-        if (!entry.CloseOnExec && (_inheritedAtStart is not { } inherited || inherited.GetValueOrDefault(entry.Fd) == entry.Inode))
+        if (!entry.CloseOnExec && (_inheritedAtStart is not { } inherited || (entry.Fd < inherited.Length && inherited[entry.Fd] != 0 && inherited[entry.Fd] == entry.Inode)))
         {
             return "inherited from the parent process (no close-on-exec)";
         }

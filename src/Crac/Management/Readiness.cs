@@ -13,6 +13,9 @@ namespace Crac.Management;
 /// </summary>
 internal sealed record Readiness(Checkpointability Checkpointability, string? Reason, string Engine, int BlockingFds, string? PolicyError)
 {
+    // Once asked, the agent installs its checks in milliseconds.
+    private static readonly TimeSpan AgentStartWait = TimeSpan.FromSeconds(5);
+
     /// <param name="trigger">Who would take the image: the tool (<c>status</c>), or the process itself (<see cref="Core.Status"/>).</param>
     /// <param name="operatorPolicies">The operator's policies for this checkpoint, if any.</param>
     public static Readiness Assess(CheckpointTrigger trigger, PolicyText? operatorPolicies = null)
@@ -30,6 +33,12 @@ internal sealed record Readiness(Checkpointability Checkpointability, string? Re
         }
 
         string engine = options.Engine.Name;
+        if (!RuntimeResources.WaitUntilInstalled(AgentStartWait))
+        {
+            return new Readiness(Checkpointability.ReadyLater,
+                $"The dotnet-crac agent has not installed its checks within {AgentStartWait.TotalSeconds:0} s of being asked; ask again.", engine, 0, null);
+        }
+
         if (Coordinator.IsRunning)
         {
             return new Readiness(Checkpointability.ReadyLater,

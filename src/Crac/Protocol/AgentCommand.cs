@@ -26,14 +26,22 @@ internal abstract class AgentCommand(string name, string description, bool idemp
     public CommandDescription Describe() => new(Name, Description, string.Join(", ", RequestFields));
 }
 
-/// <summary>A command with its request and reply types: what the client sends and the agent's handler returns.</summary>
-internal sealed class AgentCommand<TRequest, TReply>(
-    string name, string description, bool idempotent, JsonTypeInfo<TRequest> requestType, JsonTypeInfo<TReply> replyType)
+/// <summary>
+/// A command with its request and reply types: what the client sends and the agent's handler returns.
+/// Their JSON metadata (<see cref="CracJsonContext"/>) is looked up on first use, not when the
+/// commands are defined. Building it is mostly JIT compilation of System.Text.Json's generics over
+/// the protocol's types: 50-90 ms, which the agent would otherwise spend at start-up beside the
+/// application's own start (docs/performance.md, row 8).
+/// </summary>
+internal sealed class AgentCommand<TRequest, TReply>(string name, string description, bool idempotent)
     : AgentCommand(name, description, idempotent)
 {
-    public JsonTypeInfo<TRequest> RequestType { get; } = requestType;
+    private JsonTypeInfo<TRequest>? _requestType;
+    private JsonTypeInfo<TReply>? _replyType;
 
-    public JsonTypeInfo<TReply> ReplyType { get; } = replyType;
+    public JsonTypeInfo<TRequest> RequestType => _requestType ??= TypeInfo<TRequest>();
+
+    public JsonTypeInfo<TReply> ReplyType => _replyType ??= TypeInfo<TReply>();
 
     public override IReadOnlyList<string> RequestFields => [.. RequestType.Properties.Select(property => property.Name)];
 
@@ -48,4 +56,8 @@ internal sealed class AgentCommand<TRequest, TReply>(
     /// <exception cref="JsonException">The body is not this command's reply.</exception>
     public TReply DeserializeReply(JsonElement body) =>
         body.Deserialize(ReplyType) ?? throw new JsonException("the reply is empty");
+
+    private static JsonTypeInfo<T> TypeInfo<T>() =>
+        CracJsonContext.Default.GetTypeInfo(typeof(T)) as JsonTypeInfo<T>
+        ?? throw new InvalidOperationException($"{typeof(T).Name} is not in {nameof(CracJsonContext)}: add a [JsonSerializable] for it.");
 }

@@ -99,9 +99,10 @@ internal sealed class AgentClient(TargetProcess target)
 
     /// <summary>Sends a request as given (tests use it for malformed ones) and returns the reply as it came, errors included.</summary>
     /// <param name="retry">
-    /// The agent starts on a thread of its own, so a request in the process's first milliseconds
-    /// can arrive before its EventSource exists and go unseen: it is asked again, once, with the same
-    /// request id. The agent answers a repeated id of a command that changes something with its first
+    /// A request that goes unanswered (its reply lost, or the process too busy to answer in time)
+    /// is asked again, once, with the same request id. One that arrives before the agent's
+    /// EventSource exists (the agent leaves the application's start-up to itself first) is not
+    /// lost: the EventSource answers it once it is constructed. The agent answers a repeated id of a command that changes something with its first
     /// reply (see <see cref="AgentCommand.Idempotent"/>), so a checkpoint is never started twice.
     /// </param>
     public async Task<AgentReply> SendRawAsync(
