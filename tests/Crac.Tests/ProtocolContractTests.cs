@@ -87,6 +87,21 @@ public sealed class ProtocolContractTests
     }
 
     [TestMethod]
+    public void EveryCommandsRequestAndReplyHaveTheirJsonMetadataInTheContext()
+    {
+        // Looked up on first use (not when the commands are defined), so a type missing from
+        // CracJsonContext would only show at a command's first request.
+        foreach (AgentCommand command in AgentCommands.All)
+        {
+            foreach (string property in new[] { "RequestType", "ReplyType" })
+            {
+                object? metadata = command.GetType().GetProperty(property)!.GetValue(command);
+                Assert.IsInstanceOfType<System.Text.Json.Serialization.Metadata.JsonTypeInfo>(metadata, $"{command.Name}: {property}");
+            }
+        }
+    }
+
+    [TestMethod]
     public void WhatAResourceDidAutomaticallyReachesTheCheckpointsReportInOrder()
     {
         Simulate.CollectGarbage();
