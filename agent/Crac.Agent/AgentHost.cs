@@ -45,7 +45,6 @@ internal static class AgentHost
         }
 
         long started = Stopwatch.GetTimestamp();
-        RequireCompatibleCrac();
         var ready = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
         RuntimeResources.Install = () =>
         {
@@ -60,6 +59,13 @@ internal static class AgentHost
             if (leaveStartUpFirst)
             {
                 GoOnNow.Wait(ApplicationStartUp);
+            }
+
+            // Not before the wait (0.6-0.9 ms of reflection): what ran until here is in every Crac,
+            // and StartupHook names an older Crac as the cause if a type was missing anyway.
+            if (IncompatibleCrac() is { } incompatible)
+            {
+                throw new InvalidOperationException(incompatible);
             }
 
             Coordinator.Global.Agent.Register(StackTraceSymbolCache.Instance);
@@ -128,17 +134,16 @@ internal static class AgentHost
 
     /// <summary>
     /// An application that references the Crac package loads its own Crac.dll, and the agent
-    /// (injected by a dotnet-crac tool) runs against it: refuse one older than the agent needs.
+    /// (injected by a dotnet-crac tool) runs against it: why the agent refuses it, if it is older
+    /// than the agent needs; null if it is not.
     /// </summary>
-    private static void RequireCompatibleCrac()
+    public static string? IncompatibleCrac()
     {
         Version? needed = typeof(AgentHost).Assembly.GetReferencedAssemblies().FirstOrDefault(a => a.Name == "Crac")?.Version;
         Version? loaded = typeof(Core).Assembly.GetName().Version;
-        if (needed is not null && loaded is not null && loaded < needed)
-        {
-            throw new InvalidOperationException(
-                $"this agent needs Crac {needed} but the application loads Crac {loaded} ({typeof(Core).Assembly.Location}); " +
-                "update the application's Crac package, or use the dotnet-crac tool of its version");
-        }
+        return needed is not null && loaded is not null && loaded < needed
+            ? $"this agent needs Crac {needed} but the application loads Crac {loaded} ({typeof(Core).Assembly.Location}); " +
+              "update the application's Crac package, or use the dotnet-crac tool of its version"
+            : null;
     }
 }

@@ -35,9 +35,11 @@ public static class StartupHook
         }
         catch (Exception exception)
         {
-            // The agent must never take the application down: it runs on, uncoordinated.
-            Console.Error.WriteLine(
-                $"dotnet-crac agent: not started ({exception.GetType().Name}: {exception.Message}). The application runs without checkpoint coordination.");
+            // The agent must never take the application down: it runs on, uncoordinated. A type or
+            // member missing from Crac.dll means the application loads an older Crac: say so.
+            string reason = (exception is TypeLoadException or MissingMemberException ? IncompatibleCrac() : null)
+                ?? $"{exception.GetType().Name}: {exception.Message}";
+            Console.Error.WriteLine($"dotnet-crac agent: not started ({reason}). The application runs without checkpoint coordination.");
         }
     }
 
@@ -72,6 +74,9 @@ public static class StartupHook
             Console.Error.WriteLine($"dotnet-crac agent: hosts will not take part in checkpoints by themselves ({exception.GetType().Name}: {exception.Message}).");
         }
     }
+
+    [MethodImpl(MethodImplOptions.NoInlining)]
+    private static string? IncompatibleCrac() => Crac.Agent.AgentHost.IncompatibleCrac();
 
     // Kept out of Start so that Crac's types are resolved only after the handler above is in place.
     [MethodImpl(MethodImplOptions.NoInlining)]

@@ -68,16 +68,26 @@ internal static class FdClassifier
     /// ask for it (zlib's gzopen does not): only the first kind is in this snapshot.
     /// </summary>
     /// <remarks>
-    /// This runs at start-up, so it asks the kernel directly (one fcntl per possible fd) rather
-    /// than reading /proc: it must cost the application next to nothing.
+    /// This runs at start-up, so it asks the kernel directly (one poll, then a fcntl per open fd)
+    /// rather than reading /proc: it must cost the application next to nothing.
     /// </remarks>
-    public static void CaptureInheritedDescriptors()
+    public static unsafe void CaptureInheritedDescriptors()
     {
+        // One poll(2) over every number finds the few that are open (POLLNVAL marks the rest);
+        // a fcntl for each of the 1024 numbers took 0.45 ms. poll refuses more numbers than the
+        // process's fd limit, and then each is asked.
+        Libc.PollFd* probes = stackalloc Libc.PollFd[InheritedScanLimit];
+        for (int fd = 0; fd < InheritedScanLimit; fd++)
+        {
+            probes[fd] = new Libc.PollFd { Fd = fd };
+        }
+
+        bool polled = Libc.poll(probes, InheritedScanLimit, 0) >= 0;
         var inherited = new ulong[InheritedScanLimit];
         int end = 0;
         for (int fd = 0; fd < InheritedScanLimit; fd++)
         {
-            if (InheritedInode(fd) is { } inode)
+            if ((!polled || (probes[fd].ReturnedEvents & Libc.POLLNVAL) == 0) && InheritedInode(fd) is { } inode)
             {
                 inherited[fd] = inode;
                 end = fd + 1;

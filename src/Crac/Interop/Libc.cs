@@ -221,6 +221,7 @@ internal static partial class Libc
     public const long MEMBARRIER_CMD_REGISTER_PRIVATE_EXPEDITED = 1 << 4;
 
     public const short POLLHUP = 0x10;
+    public const short POLLNVAL = 0x20;
 
     [StructLayout(LayoutKind.Sequential)]
     public struct PollFd

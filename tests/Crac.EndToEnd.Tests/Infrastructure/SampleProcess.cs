@@ -30,9 +30,12 @@ internal sealed class SampleProcess : IDisposable
     public bool IsAlive => ProcessRunner.IsAlive(Pid);
 
     /// <summary>Starts tests/apps/SampleApp and waits until it says it is ready.</summary>
+    /// <param name="inheritedFile">A file the app inherits open for reading on fd <see cref="InheritedFd"/>, without close-on-exec, as a shell or service manager hands one down.</param>
     public static Task<SampleProcess> StartAsync(
-        IEnumerable<string>? arguments = null, bool agent = true, IDictionary<string, string?>? environment = null, bool report = true) =>
-        StartAppAsync(Paths.SampleApp, arguments, agent, environment, report, "ready pid=");
+        IEnumerable<string>? arguments = null, bool agent = true, IDictionary<string, string?>? environment = null, bool report = true, string? inheritedFile = null) =>
+        StartAppAsync(Paths.SampleApp, arguments, agent, environment, report, "ready pid=", inheritedFile);
+
+    public const int InheritedFd = 7;
 
     /// <summary>Starts tests/apps/WebApp on a loopback port and waits until it listens.</summary>
     public static Task<SampleProcess> StartWebAsync(int port, bool agent = true, IDictionary<string, string?>? environment = null) =>
@@ -51,10 +54,18 @@ internal sealed class SampleProcess : IDisposable
         StartAppAsync(Paths.Output(name, name + ".dll"), arguments, agent: true, environment: null, report: false, "ready pid=");
 
     private static async Task<SampleProcess> StartAppAsync(
-        string assembly, IEnumerable<string>? arguments, bool agent, IDictionary<string, string?>? environment, bool report, string readyMarker)
+        string assembly, IEnumerable<string>? arguments, bool agent, IDictionary<string, string?>? environment, bool report, string readyMarker,
+        string? inheritedFile = null)
     {
         string directory = System.IO.Directory.CreateTempSubdirectory("crac-e2e-").FullName;
-        var allArguments = new List<string> { assembly };
+        var allArguments = new List<string>();
+        if (inheritedFile is not null)
+        {
+            // sh opens it and execs dotnet in the same process, so the pid stays the app's.
+            allArguments.AddRange(["-c", $"exec {InheritedFd}<\"$0\"; exec dotnet \"$@\"", inheritedFile]);
+        }
+
+        allArguments.Add(assembly);
         allArguments.AddRange(arguments ?? []);
         if (report)
         {
@@ -67,7 +78,7 @@ internal sealed class SampleProcess : IDisposable
             allEnvironment["DOTNET_STARTUP_HOOKS"] = Paths.Agent;
         }
 
-        Process launcher = ProcessRunner.Start("dotnet", allArguments, Path.Combine(directory, "output.log"), null, allEnvironment, ownSession: true);
+        Process launcher = ProcessRunner.Start(inheritedFile is null ? "dotnet" : "/bin/sh", allArguments, Path.Combine(directory, "output.log"), null, allEnvironment, ownSession: true);
         var process = new SampleProcess(launcher, directory, launcher.Id);
         try
         {
