@@ -63,6 +63,20 @@ public sealed class ChannelTests
         Assert.AreEqual(AgentProtocol.Version, reply.ProtocolVersion);
     }
 
+    [TestMethod]
+    public void TheAgentsEventSourceDescribesEveryEventItHas()
+    {
+        // EventSource takes every void method without [NonEvent] for an event, private ones too;
+        // one it cannot describe makes the source refuse every session, with no error anywhere.
+        string? manifest = EventSource.GenerateManifest(typeof(Crac.Agent.AgentEventSource), "Crac.Agent.dll", EventManifestOptions.Strict);
+
+        Assert.IsNotNull(manifest);
+        foreach (string name in new[] { "Reply", "Heartbeat", "CheckpointStarted", "CheckpointPhase", "CheckpointCompleted", "Restored" })
+        {
+            StringAssert.Contains(manifest, $"symbol=\"{name}\"");
+        }
+    }
+
     // The kernel keeps a thread's first 15 characters of "crac-agent-start".
     private static bool IsAgentStartThread(string taskDirectory)
     {
