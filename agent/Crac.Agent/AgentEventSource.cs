@@ -24,6 +24,10 @@ internal sealed class AgentEventSource : EventSource
     // A session that was open before this source existed enables it from inside the base
     // constructor, with its arguments: its command is kept until the fields below are set.
     private readonly Lock _construction = new();
+
+    // Kept commands are answered on the constructing thread, outside the lock EventSource holds
+    // for its commands: one session at a time, still.
+    private readonly Lock _handling = new();
     private bool _constructed;
     private List<IDictionary<string, string?>?>? _enabledDuringConstruction;
 
@@ -41,7 +45,14 @@ internal sealed class AgentEventSource : EventSource
 
         foreach (IDictionary<string, string?>? arguments in early ?? [])
         {
-            OnEnabled(arguments);
+            try
+            {
+                OnEnabled(arguments);
+            }
+            catch (Exception)
+            {
+                // As on the runtime's thread: the source must exist, and the tool times out with a clear message.
+            }
         }
     }
 
@@ -124,6 +135,15 @@ internal sealed class AgentEventSource : EventSource
 
     [NonEvent]
     private void OnEnabled(IDictionary<string, string?>? sessionArguments)
+    {
+        lock (_handling)
+        {
+            Handle(sessionArguments);
+        }
+    }
+
+    [NonEvent]
+    private void Handle(IDictionary<string, string?>? sessionArguments)
     {
         CreateCounters();
         if (sessionArguments is not { } arguments || !arguments.ContainsKey(AgentProtocol.ArgumentKeys.Command))

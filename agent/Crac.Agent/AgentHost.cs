@@ -61,8 +61,8 @@ internal static class AgentHost
                 GoOnNow.Wait(ApplicationStartUp);
             }
 
-            // Not before the wait (0.6-0.9 ms of reflection): what ran until here is in every Crac,
-            // and StartupHook names an older Crac as the cause if a type was missing anyway.
+            // Not before the wait (0.6-0.9 ms of reflection). If an older Crac lacks a type used
+            // until here (RuntimeResources is new), StartupHook names it as the cause.
             if (IncompatibleCrac() is { } incompatible)
             {
                 throw new InvalidOperationException(incompatible);
@@ -76,6 +76,19 @@ internal static class AgentHost
                 FdOrigins.Start();
             }
 
+            // Before the report's link, as it always was, and before the EventSource exists (a
+            // session opened before then is answered as it is constructed). A source that failed
+            // to start must not fail the checkpoint's report.
+            Coordinator.Completed += static report =>
+            {
+                try
+                {
+                    AgentEventSource.Log.OnCheckpointCompleted(report);
+                }
+                catch (TypeInitializationException)
+                {
+                }
+            };
             RendezvousLink.Install();
         }
         finally
@@ -83,10 +96,7 @@ internal static class AgentHost
             ready.TrySetResult();
         }
 
-        // The EventSource last: every resource its commands look at is installed by now. A
-        // session opened before this is answered as the EventSource is constructed, so its
-        // events are subscribed to first.
-        Coordinator.Completed += static report => AgentEventSource.Log.OnCheckpointCompleted(report);
+        // The EventSource last: every resource its commands look at is installed by now.
         _ = AgentEventSource.Log;
         TimeSpan sinceStart = Stopwatch.GetElapsedTime(started);
         _ = Task.Delay(sinceStart < WarmUpAt ? WarmUpAt - sinceStart : TimeSpan.Zero).ContinueWith(static _ => WarmUp(), CancellationToken.None, TaskContinuationOptions.None, TaskScheduler.Default);

@@ -37,8 +37,20 @@ public static class StartupHook
         {
             // The agent must never take the application down: it runs on, uncoordinated. A type or
             // member missing from Crac.dll means the application loads an older Crac: say so.
-            string reason = (exception is TypeLoadException or MissingMemberException ? IncompatibleCrac() : null)
-                ?? $"{exception.GetType().Name}: {exception.Message}";
+            string? incompatible = null;
+            if (exception is TypeLoadException or MissingMemberException)
+            {
+                try
+                {
+                    incompatible = IncompatibleCrac();
+                }
+                catch (Exception)
+                {
+                    // Only a better message: the exception's own is reported instead.
+                }
+            }
+
+            string reason = incompatible ?? $"{exception.GetType().Name}: {exception.Message}";
             Console.Error.WriteLine($"dotnet-crac agent: not started ({reason}). The application runs without checkpoint coordination.");
         }
     }

@@ -52,15 +52,25 @@ public sealed class ChannelTests
         // The agent creates its EventSource only after the application's start-up (AgentHost):
         // a session opened before then enables it from inside its constructor, and its command
         // must be answered then, not lost until the client asks again.
-        using SampleProcess app = await SampleProcess.StartAsync();
-        bool agentStillStarting = Directory.EnumerateDirectories($"/proc/{app.Pid}/task").Any(IsAgentStartThread);
-        var client = new AgentClient(TargetProcess.Open(app.Pid));
+        // The window is the agent's first 200 ms: on a loaded machine an app may only say it is
+        // ready after it, so up to three apps are started to send one request inside it.
+        for (int attempt = 1; attempt <= 3; attempt++)
+        {
+            using SampleProcess app = await SampleProcess.StartAsync();
+            if (!Directory.EnumerateDirectories($"/proc/{app.Pid}/task").Any(IsAgentStartThread))
+            {
+                continue;
+            }
 
-        AgentReply reply = await client.SendRawAsync(AgentCommands.Status.Name, "{}", AgentClient.DefaultReplyTimeout, CancellationToken.None, retry: false);
+            var client = new AgentClient(TargetProcess.Open(app.Pid));
+            AgentReply reply = await client.SendRawAsync(AgentCommands.Status.Name, "{}", AgentClient.DefaultReplyTimeout, CancellationToken.None, retry: false);
 
-        Assert.IsTrue(agentStillStarting, "the agent's start-up thread had finished before the request: this test did not reach the window it is about");
-        Assert.IsNull(reply.Error, reply.Error?.Message);
-        Assert.AreEqual(AgentProtocol.Version, reply.ProtocolVersion);
+            Assert.IsNull(reply.Error, reply.Error?.Message);
+            Assert.AreEqual(AgentProtocol.Version, reply.ProtocolVersion);
+            return;
+        }
+
+        Assert.Fail("in three apps, the agent had finished starting before the app said it was ready: this test never reached the window it is about");
     }
 
     [TestMethod]
