@@ -22,11 +22,9 @@ internal sealed class AgentEventSource : EventSource
     private PollingCounter? _uptimeSinceRestore;
 
     // A session that was open before this source existed enables it from inside the base
-    // constructor, with its arguments: its command is kept until the fields below are set.
-    private readonly Lock _construction = new();
-
-    // Kept commands are answered on the constructing thread, outside the lock EventSource holds
-    // for its commands: one session at a time, still.
+    // constructor, with its arguments: its command is kept until the fields below are set, and
+    // answered at the end of the constructor. Commands are handled under this lock, one session at
+    // a time, as EventSource's own lock keeps them on the runtime's thread.
     private readonly Lock _handling = new();
     private bool _constructed;
     private List<IDictionary<string, string?>?>? _enabledDuringConstruction;
@@ -35,24 +33,22 @@ internal sealed class AgentEventSource : EventSource
     {
         _dispatcher = new RequestDispatcher(this);
         _reaper = new SessionReaper(this);
-        List<IDictionary<string, string?>?>? early;
-        lock (_construction)
+        lock (_handling)
         {
             _constructed = true;
-            early = _enabledDuringConstruction;
-            _enabledDuringConstruction = null;
-        }
+            foreach (IDictionary<string, string?>? arguments in _enabledDuringConstruction ?? [])
+            {
+                try
+                {
+                    Handle(arguments);
+                }
+                catch (Exception)
+                {
+                    // As on the runtime's thread: the source must exist, and the tool times out with a clear message.
+                }
+            }
 
-        foreach (IDictionary<string, string?>? arguments in early ?? [])
-        {
-            try
-            {
-                OnEnabled(arguments);
-            }
-            catch (Exception)
-            {
-                // As on the runtime's thread: the source must exist, and the tool times out with a clear message.
-            }
+            _enabledDuringConstruction = null;
         }
     }
 
@@ -121,24 +117,16 @@ internal sealed class AgentEventSource : EventSource
             return;
         }
 
-        lock (_construction)
-        {
-            if (!_constructed)
-            {
-                (_enabledDuringConstruction ??= []).Add(command.Arguments);
-                return;
-            }
-        }
-
-        OnEnabled(command.Arguments);
-    }
-
-    [NonEvent]
-    private void OnEnabled(IDictionary<string, string?>? sessionArguments)
-    {
         lock (_handling)
         {
-            Handle(sessionArguments);
+            if (_constructed)
+            {
+                Handle(command.Arguments);
+            }
+            else
+            {
+                (_enabledDuringConstruction ??= []).Add(command.Arguments);
+            }
         }
     }
 

@@ -77,6 +77,19 @@ public sealed class FileDescriptorTests
     }
 
     [TestMethod]
+    public async Task TheAppsOwnStatusInItsFirstMillisecondsAlreadySeesABlockingDescriptor()
+    {
+        // The agent leaves its first 200 ms to the application; Core.Status has it install its
+        // fd checks at once, so an early verdict is not "Ready" for an image CRIU would refuse.
+        string directory = Directory.CreateTempSubdirectory("crac-early-status-").FullName;
+        using SampleProcess app = await SampleProcess.StartAsync(["--leak-file", Path.Combine(directory, "held.txt"), "--self-checkpoint"]);
+
+        await app.WaitForOutputAsync("self-checkpoint status:");
+
+        StringAssert.Contains(app.Output, "self-checkpoint status: ReadyLater: 1 file descriptor(s) would block a checkpoint");
+    }
+
+    [TestMethod]
     public async Task TheRuntimesOwnDescriptorsOfAConsoleAppAreNeverFlagged()
     {
         using SampleProcess app = await SampleProcess.StartAsync(["--leak-pipe"], agent: true);

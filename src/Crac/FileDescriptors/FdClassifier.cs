@@ -21,9 +21,8 @@ namespace Crac.FileDescriptors;
 /// </remarks>
 internal static class FdClassifier
 {
-    // Descriptors without close-on-exec that were open when the agent started, by fd and inode.
-    // The inode of each inherited descriptor, by its number; 0 where none was inherited (no file
-    // has inode 0). An array, not a dictionary: at start-up a Dictionary<int, ulong> is JIT
+    // Descriptors without close-on-exec that were open when the agent started: the inode of each,
+    // by its number; 0 where none was inherited (no file has inode 0). An array, not a dictionary: at start-up a Dictionary<int, ulong> is JIT
     // compiled (0.8 ms beside the application's own start, docs/performance.md row 8).
     private static ulong[]? _inheritedAtStart;
 
